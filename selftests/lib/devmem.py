@@ -1,0 +1,348 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Helpers for the devmem-rs selftests: run inside the test VM, as root.
+
+Netlink goes through the kernel tree's own YNL library and specs
+(DEVMEM_TREE), ethtool included, since the distribution's ethtool is older
+than the header-split settings. dma-bufs come from udmabuf over a sealed memfd.
+"""
+
+import ctypes
+import errno
+import fcntl
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+TREE = os.environ["DEVMEM_TREE"]
+sys.path.insert(0, os.path.join(TREE, "tools/net/ynl"))
+from pyynl.lib import NlError, YnlFamily  # noqa: E402
+
+# World-readable copies of the specs, so that tests that drop privileges can
+# still open a family (the kernel tree lives under /root).
+_SPECS = "/tmp/devmem-specs"
+
+
+def _install_specs():
+    if os.path.exists(f"{_SPECS}/specs/netdev.yaml"):
+        return
+    os.makedirs(f"{_SPECS}/specs", exist_ok=True)
+    src = os.path.join(TREE, "Documentation/netlink")
+    for f in os.listdir(src):
+        if f.endswith(".yaml"):
+            shutil.copy(f"{src}/{f}", f"{_SPECS}/{f}")
+    for fam in ("netdev", "ethtool"):
+        shutil.copy(f"{src}/specs/{fam}.yaml", f"{_SPECS}/specs/{fam}.yaml")
+    for root, dirs, files in os.walk(_SPECS):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+
+
+_install_specs()
+
+
+# The specs are the tree's own and validated there; skipping the jsonschema
+# pass saves seconds per socket under TCG.
+def netdev_nl():
+    return YnlFamily(f"{_SPECS}/specs/netdev.yaml", schema="")
+
+
+def ethtool_nl():
+    return YnlFamily(f"{_SPECS}/specs/ethtool.yaml", schema="")
+
+
+# ---------------------------------------------------------------------------
+# Test registry and KTAP output
+
+class Skip(Exception):
+    pass
+
+
+_tests = []
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def run_tests(suite):
+    """Run the registered tests, print KTAP, exit non-zero on any failure."""
+    print("TAP version 13", flush=True)
+    print(f"# suite: {suite}")
+    print(f"1..{len(_tests)}", flush=True)
+    failed = 0
+    for i, fn in enumerate(_tests, 1):
+        name = fn.__name__
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Skip as e:
+            print(f"ok {i} {name} # SKIP {e}", flush=True)
+            continue
+        except Exception:
+            failed += 1
+            for line in traceback.format_exc().splitlines():
+                print(f"# {line}")
+            print(f"not ok {i} {name}", flush=True)
+            continue
+        finally:
+            cleanup_all()
+        print(f"ok {i} {name} # time={time.monotonic() - t0:.2f}s", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+_cleanups = []
+
+
+def defer(fn, *args):
+    _cleanups.append((fn, args))
+
+
+def cleanup_all():
+    while _cleanups:
+        fn, args = _cleanups.pop()
+        try:
+            fn(*args)
+        except Exception as e:  # keep cleaning up; report it
+            print(f"# cleanup {fn.__name__} failed: {e!r}")
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError(f"{what}: expected {b!r}, got {a!r}")
+
+
+def nl_error(fn, *args, **kw):
+    """Call fn expecting a netlink error; return (errno, extack dict)."""
+    try:
+        fn(*args, **kw)
+    except NlError as e:
+        return e.error, dict(e.nl_msg.extack or {})
+    raise AssertionError("netlink call succeeded, an error was expected")
+
+
+def errname(n):
+    """Kernel name of an errno (Python calls 95 ENOTSUP; the kernel, EOPNOTSUPP)."""
+    if n == errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"
+    return errno.errorcode.get(n, str(n))
+
+
+def describe_error(e):
+    """One line for an exception: errno name and extack message if netlink."""
+    if isinstance(e, NlError):
+        ack = dict(e.nl_msg.extack or {})
+        return f"{errname(e.error)} {ack.get('msg', '')}".strip()
+    if isinstance(e, OSError):
+        return errname(e.errno)
+    return repr(e).replace("\n", " ")
+
+
+def expect_nl_error(fn, err, msg=None, **extack):
+    """Assert the errno, the extack message and other extack keys."""
+    got, ack = nl_error(fn)
+    eq(errname(got), errname(err), "errno")
+    if msg is not None:
+        eq(ack.get("msg"), msg, "extack message")
+    for k, v in extack.items():
+        key = k.replace("_", "-")
+        eq(ack.get(key), v, f"extack {key}")
+    return ack
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if check and r.returncode:
+        raise AssertionError(f"`{cmd}` exited {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+# ---------------------------------------------------------------------------
+# udmabuf
+
+UDMABUF_CREATE = 0x40187542  # _IOW('u', 0x42, struct udmabuf_create)
+F_ADD_SEALS = 1033
+F_SEAL_SHRINK = 0x0002
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def udmabuf(pages=16):
+    """A dma-buf fd over a sealed memfd of the given size."""
+    size = pages * PAGE_SIZE
+    memfd = os.memfd_create("devmem-test", os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(memfd, size)
+        fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
+        dev = os.open("/dev/udmabuf", os.O_RDWR)
+        try:
+            arg = struct.pack("IIQQ", memfd, 0, 0, size)
+            fd = _ioctl_int(dev, UDMABUF_CREATE, arg)
+        finally:
+            os.close(dev)
+    finally:
+        os.close(memfd)
+    return fd
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _ioctl_int(fd, req, arg):
+    """ioctl whose return value (a new fd) matters, unlike fcntl.ioctl's."""
+    buf = ctypes.create_string_buffer(arg, len(arg))
+    r = _libc.ioctl(fd, ctypes.c_ulong(req), buf)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def dmabuf_attachments(fd):
+    """Attached devices of the dma-buf behind fd, from debugfs bufinfo."""
+    ino = os.fstat(fd).st_ino
+    with open("/sys/kernel/debug/dma_buf/bufinfo") as f:
+        text = f.read()
+    devs, cur, in_att = [], None, False
+    for line in text.splitlines():
+        parts = line.split()
+        # Buffer lines: size flags mode count exp_name ino name
+        if len(parts) >= 6 and parts[0].isdigit() and parts[5].isdigit():
+            cur = int(parts[5])
+            in_att = False
+            continue
+        if line.strip().startswith("Attached Devices"):
+            in_att = True
+            continue
+        if in_att and cur == ino:
+            s = line.strip()
+            if s.startswith("Total"):
+                in_att = False
+            elif s:
+                devs.append(s)
+    return devs
+
+
+# ---------------------------------------------------------------------------
+# netdevsim
+
+NSIM_BUS = "/sys/bus/netdevsim"
+NSIM_DFS = "/sys/kernel/debug/netdevsim"
+_nsim_next_id = [100]
+
+
+class Nsim:
+    """A netdevsim bus device with its ports, deleted at test cleanup."""
+
+    def __init__(self, ports=1, queues=4, ns=None):
+        self.id = _nsim_next_id[0]
+        _nsim_next_id[0] += 1
+        with open(f"{NSIM_BUS}/new_device", "w") as f:
+            f.write(f"{self.id} {ports} {queues}")
+        self.alive = True
+        defer(self.delete)
+        self.ifnames = []
+        path = f"{NSIM_BUS}/devices/netdevsim{self.id}/net"
+        for _ in range(100):
+            if os.path.isdir(path) and len(os.listdir(path)) == ports:
+                break
+            time.sleep(0.05)
+        # Ports in port order.
+        names = os.listdir(path)
+        names.sort(key=lambda n: int(open(f"{path}/{n}/phys_port_name").read()
+                                     .strip().lstrip("p") or 0)
+                   if os.path.exists(f"{path}/{n}/phys_port_name") else 0)
+        self.ifnames = names
+        if ns:
+            for n in names:
+                sh(f"ip link set dev {n} netns {ns}")
+
+    def ifname(self, port=0):
+        return self.ifnames[port]
+
+    def ifindex(self, port=0):
+        return socket.if_nametoindex(self.ifnames[port])
+
+    def dfs(self, port, name):
+        return f"{NSIM_DFS}/netdevsim{self.id}/ports/{port}/{name}"
+
+    def set_dma(self, on, port=0):
+        with open(self.dfs(port, "dma"), "w") as f:
+            f.write("1" if on else "0")
+
+    def get_dma(self, port=0):
+        with open(self.dfs(port, "dma")) as f:
+            return f.read().strip() == "y"
+
+    def up(self, port=0):
+        sh(f"ip link set dev {self.ifnames[port]} up")
+
+    def delete(self):
+        if not self.alive:
+            return
+        self.alive = False
+        with open(f"{NSIM_BUS}/del_device", "w") as f:
+            f.write(f"{self.id}")
+
+
+def set_hds(ifindex, split="enabled", thresh=0, eth=None):
+    eth = eth or ethtool_nl()
+    eth.rings_set({"header": {"dev-index": ifindex},
+                   "tcp-data-split": split, "hds-thresh": thresh})
+
+
+def bind_rx(nl, ifindex, fd, queues):
+    return nl.bind_rx({"ifindex": ifindex, "fd": fd,
+                       "queues": [{"id": q, "type": "rx"} for q in queues]})
+
+
+def queue_dmabuf(nl, ifindex, q):
+    return nl.queue_get({"ifindex": ifindex, "id": q, "type": "rx"}).get("dmabuf")
+
+
+def page_pools(nl, ifindex):
+    return [p for p in nl.page_pool_get({}, dump=True) if p.get("ifindex") == ifindex]
+
+
+class NsimPair:
+    """Two linked one-port netdevsim devices: `local` in this netns, `remote`
+    in the named netns REMOTE_NS, addressed and up. The environment a
+    NetDrvEpEnv test expects (REMOTE_TYPE=netns), with `queues` queues."""
+
+    REMOTE_NS = "devmem-remote"
+    V4 = ("192.0.2.1", "192.0.2.2")
+    V6 = ("2001:db8:1::1", "2001:db8:1::2")
+
+    def __init__(self, queues=4):
+        sh(f"ip netns add {self.REMOTE_NS}")
+        defer(sh, f"ip netns del {self.REMOTE_NS}", False)
+        self.local = Nsim(ports=1, queues=queues)
+        self.remote = Nsim(ports=1, queues=queues, ns=self.REMOTE_NS)
+        self.ifname = self.local.ifname()
+        self.remote_ifname = self.remote.ifname()
+        rifindex = int(sh(f"ip netns exec {self.REMOTE_NS} cat "
+                          f"/sys/class/net/{self.remote_ifname}/ifindex"))
+        with open("/proc/self/ns/net") as a, \
+                open(f"/run/netns/{self.REMOTE_NS}") as b:
+            with open(f"{NSIM_BUS}/link_device", "w") as f:
+                f.write(f"{a.fileno()}:{self.local.ifindex()} {b.fileno()}:{rifindex}")
+        rx = f"ip netns exec {self.REMOTE_NS} "
+        sh(f"ip addr add {self.V4[0]}/24 dev {self.ifname}")
+        sh(f"ip -6 addr add {self.V6[0]}/64 dev {self.ifname} nodad")
+        sh(f"ip link set dev {self.ifname} up")
+        sh(f"{rx}ip addr add {self.V4[1]}/24 dev {self.remote_ifname}")
+        sh(f"{rx}ip -6 addr add {self.V6[1]}/64 dev {self.remote_ifname} nodad")
+        sh(f"{rx}ip link set dev {self.remote_ifname} up")
+        sh(f"{rx}ip link set dev lo up")
+
+    def env(self):
+        """NetDrvEpEnv's configuration (what net.config would hold)."""
+        return {"NETIF": self.ifname,
+                "LOCAL_V4": self.V4[0], "REMOTE_V4": self.V4[1],
+                "LOCAL_V6": self.V6[0], "REMOTE_V6": self.V6[1],
+                "REMOTE_TYPE": "netns", "REMOTE_ARGS": self.REMOTE_NS}

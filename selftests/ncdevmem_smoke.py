@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Upstream ncdevmem (built from the 7.2 tree) against netdevsim, control path
+only: it must fail cleanly where netdevsim cannot do devmem, and its server
+must bind and listen well within devmem_lib's 5 s wait_port_listen budget.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from devmem import (NsimPair, defer, eq, netdev_nl, queue_dmabuf,  # noqa: E402
+                    run_tests, set_hds, test)
+
+NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
+
+
+def ncdevmem(*args, timeout=120):
+    return subprocess.run([NCDEVMEM, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@test
+def probe_fails_cleanly_on_stock_netdevsim():
+    pair = NsimPair(queues=4)
+    r = ncdevmem("-f", pair.ifname)
+    print("# " + r.stderr.strip().replace("\n", "\n# "))
+    assert r.returncode != 0, "ncdevmem probe succeeded on stock netdevsim"
+    # It reports why instead of crashing.
+    assert r.returncode > 0, f"ncdevmem died from signal {-r.returncode}"
+    assert r.stderr.strip(), "no diagnostic printed"
+
+
+@test
+def server_fails_cleanly_without_dma():
+    pair = NsimPair(queues=4)
+    set_hds(pair.local.ifindex())
+    r = ncdevmem("-l", "-f", pair.ifname, "-s", pair.V6[0], "-p", "5201",
+                 "-t", "1", "-q", "1", "-n", timeout=60)
+    print("# " + r.stderr.strip().replace("\n", "\n# "))
+    assert r.returncode > 0, f"ncdevmem exit {r.returncode}"
+    assert "Device doesn't support DMA" in r.stderr or "bind" in r.stderr.lower(), \
+        "no bind failure reported"
+
+
+def listening(port):
+    """Is anything listening on TCP port `port` (v4 or v6)?"""
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(f) as fh:
+            next(fh)
+            for line in fh:
+                parts = line.split()
+                if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "0A":
+                    return True
+    return False
+
+
+@test
+def server_listens_within_wait_port_listen_budget():
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+    set_hds(pair.local.ifindex())
+    port = 5201
+    t0 = time.monotonic()
+    p = subprocess.Popen([NCDEVMEM, "-l", "-f", pair.ifname, "-s", pair.V6[0],
+                          "-p", str(port), "-t", "1", "-q", "1", "-n"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    defer(lambda: p.poll() is None and p.kill())
+    while not listening(port) and p.poll() is None and time.monotonic() - t0 < 30:
+        time.sleep(0.02)
+    elapsed = time.monotonic() - t0
+    nl = netdev_nl()
+    defer(nl.close)
+    bound = queue_dmabuf(nl, pair.local.ifindex(), 1)
+    running = p.poll() is None
+    p.send_signal(signal.SIGTERM) if running else None
+    out = p.communicate(timeout=30)[0]
+    print(f"# ncdevmem server listening after {elapsed:.2f} s (budget 5 s)")
+    if not running:
+        print("# " + out.strip().replace("\n", "\n# "))
+    assert running, "ncdevmem server exited before listening"
+    assert bound is not None and bound > 0, "queue 1 not bound while listening"
+    assert elapsed < 5.0, f"server took {elapsed:.2f} s to listen"
+    # Its exit released the binding with its netlink socket.
+    eq(queue_dmabuf(nl, pair.local.ifindex(), 1), None, "queue 1 after exit")
+
+
+if __name__ == "__main__":
+    run_tests("ncdevmem_smoke")

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Runs inside the test VM: every selftest suite, each writing KTAP to
+#   $1/<suite>.tap
+# Environment: DEVMEM_TREE (the prepared kernel tree), DEVMEM_PY (python with
+# pyyaml and jsonschema), DEVMEM_FLAVOR.
+out=${1:?result dir}
+here=$(cd "$(dirname "$0")" && pwd)
+rc=0
+mkdir -p "$out"
+export PATH=/usr/sbin:/sbin:$PATH
+for t in ${DEVMEM_SUITES:-"$here"/nl_bind.py "$here"/ncdevmem_smoke.py "$here"/upstream_ping.py}; do
+	suite=$(basename "$t" .py)
+	echo "=== $suite"
+	timeout 600 "$DEVMEM_PY" "$t" >"$out/$suite.tap" 2>&1 || rc=1
+	cat "$out/$suite.tap"
+done
+exit $rc

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Turn the KTAP a VM run produced into one line per test and a verdict.
+
+  ktap.py FLAVOR RESULT_DIR EXPECTED_SKIPS
+
+Reads RESULT_DIR/*.tap (selftests) and the KUnit results in RESULT_DIR/dmesg,
+prints `PASS|FAIL|SKIP flavor:suite.test` lines and, on its last line,
+`N passed, N failed`. A SKIP counts as a failure unless EXPECTED_SKIPS lists
+the test with a reason. The VM's own verdict (command status, splats,
+kmemleak) is one more test, `flavor:vm.kernel_clean`, from RESULT_DIR/verdict.
+"""
+
+import glob
+import os
+import re
+import sys
+
+RESULT = re.compile(r"^(not ok|ok)\s+\d+\s+([^#]*?)\s*(?:#\s*(.*))?$")
+
+
+def parse_tap(lines, suite):
+    """Yield (name, status, note) for top-level results of a selftest file."""
+    for line in lines:
+        m = RESULT.match(line)
+        if not m:
+            continue
+        ok, name, directive = m.group(1), m.group(2).strip(), m.group(3) or ""
+        if name.startswith(suite + "."):  # ksft names cases "<file>.<case>"
+            name = name[len(suite) + 1:]
+        if directive.upper().startswith("SKIP"):
+            yield f"{suite}.{name}", "SKIP", directive[4:].strip()
+        else:
+            yield f"{suite}.{name}", "PASS" if ok == "ok" else "FAIL", ""
+
+
+def parse_kunit(lines):
+    """Yield results of KUnit test cases (one level below their suite)."""
+    suite = None
+    ts = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+    for raw in lines:
+        line = ts.sub("", raw.rstrip("\n"))
+        m = re.match(r"^\s*# Subtest: (\S+)", line)
+        if m:
+            suite = m.group(1)
+            continue
+        # Cases are indented under their suite; suites themselves are not.
+        if suite and line.startswith("    ") and not line.startswith("        "):
+            m = RESULT.match(line.strip())
+            if m:
+                ok, name, d = m.group(1), m.group(2).strip(), m.group(3) or ""
+                if d.upper().startswith("SKIP"):
+                    yield f"kunit.{suite}.{name}", "SKIP", d[4:].strip()
+                else:
+                    yield f"kunit.{suite}.{name}", "PASS" if ok == "ok" else "FAIL", ""
+
+
+def main():
+    flavor, rdir, skips_file = sys.argv[1:4]
+    expected = {}
+    if os.path.exists(skips_file):
+        for line in open(skips_file):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition(" ")
+                expected[name] = reason.strip()
+
+    results = []
+    for tap in sorted(glob.glob(os.path.join(rdir, "*.tap"))):
+        suite = os.path.basename(tap)[:-4]
+        got = list(parse_tap(open(tap, errors="replace"), suite))
+        if not got:
+            got = [(f"{suite}.ran", "FAIL", "no KTAP results")]
+        results += got
+    dmesg = os.path.join(rdir, "dmesg")
+    if os.path.exists(dmesg):
+        results += list(parse_kunit(open(dmesg, errors="replace")))
+    verdict = os.path.join(rdir, "verdict")
+    v = open(verdict).read().strip() if os.path.exists(verdict) else "missing"
+    results.append(("vm.kernel_clean", "PASS" if v == "clean" else "FAIL", v))
+
+    passed = failed = 0
+    for name, status, note in results:
+        full = f"{flavor}:{name}"
+        if status == "SKIP":
+            if full in expected or name in expected:
+                status, note = "PASS", f"expected skip: {expected.get(full, expected.get(name))}"
+            else:
+                status, note = "FAIL", f"unexpected skip: {note}"
+        if status == "PASS":
+            passed += 1
+        else:
+            failed += 1
+        print(f"{status} {full}" + (f"  ({note})" if note else ""))
+    # Machine-readable counts for check.sh.
+    with open(os.path.join(rdir, "counts"), "w") as f:
+        f.write(f"{passed} {failed}\n")
+
+
+if __name__ == "__main__":
+    main()

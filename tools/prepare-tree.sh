@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Unpack linux-source-7.2, apply patches/ in order and graft this repository at
+# net/core/devmem_rust. Prints the tree's path.
+#
+# The tree is keyed on the kernel package and the patch series: a changed patch
+# gives a new tree, never a stale one. The graft is a symlink, refreshed on every
+# call, so edits to the component are always seen by the build.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+if [ -n "${KSRC:-}" ]; then
+	# A tree of the user's own: patches are expected to be applied already.
+	[ -f "$KSRC/Makefile" ] || die "KSRC=$KSRC is not a kernel tree"
+	ln -sfn "$DEVMEM_ROOT" "$KSRC/net/core/devmem_rust"
+	echo "$KSRC"
+	exit 0
+fi
+
+deb=$DEVMEM_CACHE/debs/linux-source-7.2_${KDEB_VERSION}_all.deb
+[ -s "$deb" ] || die "$deb missing: run tools/setup.sh"
+
+pristine=$DEVMEM_CACHE/src/pristine-$KDEB_VERSION
+if [ ! -f "$pristine/.unpacked" ]; then
+	say "tree: unpacking linux-source $KDEB_VERSION (about 30 s)"
+	rm -rf "$pristine" "$pristine.tmp"
+	mkdir -p "$pristine.tmp"
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-7.2.tar.xz |
+		tar -xJ -C "$pristine.tmp" --strip-components=1
+	touch "$pristine.tmp/.unpacked"
+	mv "$pristine.tmp" "$pristine"
+fi
+
+shopt -s nullglob
+patches=("$DEVMEM_ROOT"/patches/*.patch)
+key=$(content_key "$deb" "${patches[@]}")
+tree=$DEVMEM_CACHE/src/linux-$KVER-$key
+if [ ! -f "$tree/.prepared" ]; then
+	say "tree: preparing $tree (${#patches[@]} patches)"
+	rm -rf "$tree" "$tree.tmp"
+	# Hard links are safe: patch(1) replaces files rather than writing in place.
+	cp -al "$pristine" "$tree.tmp"
+	rm -f "$tree.tmp/.unpacked"
+	for p in "${patches[@]}"; do
+		say "tree: applying $(basename "$p")"
+		patch -d "$tree.tmp" -p1 -s -N --no-backup-if-mismatch <"$p" ||
+			die "$(basename "$p") does not apply"
+	done
+	touch "$tree.tmp/.prepared"
+	mv "$tree.tmp" "$tree"
+fi
+ln -sfn "$DEVMEM_ROOT" "$tree/net/core/devmem_rust"
+echo "$tree"

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Install everything a fresh machine needs to build and test devmem-rs.
+# Idempotent: each step checks whether its result is already there.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$DEVMEM_CACHE"/{debs,apt}
+
+APT_PKGS=(qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio kmod iproute2
+	ethtool socat python3-venv python3-yaml busybox-static zstd xz-utils
+	rsync libcap-dev libmnl-dev pkg-config make gcc git iputils-ping procps)
+
+step_apt() {
+	local missing=()
+	for p in "${APT_PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "apt: all ${#APT_PKGS[@]} packages present"
+		return
+	fi
+	say "apt: installing ${missing[*]}"
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+step_venv() {
+	local want="virtme-ng libclang==$LIBCLANG_VERSION pyyaml jsonschema"
+	local stamp=$VENV/.devmem-stamp
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		say "venv: ready ($VENV)"
+		return
+	fi
+	say "venv: creating $VENV with $want"
+	python3 -m venv "$VENV"
+	# shellcheck disable=SC2086
+	"$VENV/bin/pip" install -q --disable-pip-version-check $want
+	echo "$want" >"$stamp"
+}
+
+step_bindgen() {
+	local b=$DEVMEM_CACHE/cargo/bin/bindgen
+	if [ -x "$b" ] && "$b" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+		say "bindgen: $BINDGEN_VERSION ready"
+		return
+	fi
+	say "bindgen: cargo install bindgen-cli@$BINDGEN_VERSION (about 90 s)"
+	cargo install -q --locked --root "$DEVMEM_CACHE/cargo" "bindgen-cli@$BINDGEN_VERSION"
+}
+
+# apt-get download with a private sources list and state dir: the system's apt
+# configuration is never touched.
+apt_download() { # suite pkg version
+	local suite=$1 pkg=$2 ver=$3 dir=$DEVMEM_CACHE/apt/$1
+	mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+	cat >"$dir/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
+SRC
+	touch "$dir/status"
+	local opts=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=-"
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::State::status=$dir/status"
+		-o "Dir::Cache=$dir/cache" -o "APT::Architecture=amd64" -o "Debug::NoLocking=1")
+	mkdir -p "$dir/cache"
+	apt-get "${opts[@]}" update -qq >/dev/null 2>&1 || return 1
+	(cd "$DEVMEM_CACHE/debs" && apt-get "${opts[@]}" download -qq "$pkg=$ver" >/dev/null 2>&1) || return 1
+}
+
+deb_file() { # pkg version
+	local v=${2//:/%3a}
+	echo "$DEVMEM_CACHE/debs/${1}_${v}_all.deb"
+}
+
+step_deb() { # suite pkg version
+	local f
+	f=$(deb_file "$2" "$3")
+	if [ -s "$f" ]; then
+		say "deb: $2 $3 cached"
+		return
+	fi
+	say "deb: downloading $2 $3 from $1"
+	if ! apt_download "$1" "$2" "$3"; then
+		local fb
+		fb=$DEVMEM_ROOT/../shared/cache/$(basename "$f")
+		[ -s "$fb" ] || die "cannot download $2 $3 and no fallback at $fb"
+		say "deb: download failed, using $fb"
+		cp "$fb" "$f"
+	fi
+	[ -s "$f" ] || die "$f missing after download"
+}
+
+step_rust_src() {
+	local have
+	have=$(rustc --version | awk '{print $2}')
+	[ "$have" = "$RUSTC_VERSION" ] ||
+		die "rustc on PATH is $have but rust-src is $RUST_SRC_DEB_VERSION: install rustc $RUSTC_VERSION"
+	step_deb trixie-backports rust-src "$RUST_SRC_DEB_VERSION"
+	if [ ! -d "$(rust_lib_src)/core" ]; then
+		say "rust-src: unpacking"
+		rm -rf "$DEVMEM_CACHE/rust-src"
+		dpkg -x "$(deb_file rust-src "$RUST_SRC_DEB_VERSION")" "$DEVMEM_CACHE/rust-src"
+	fi
+	[ -d "$(rust_lib_src)/core" ] || die "rust-src has no library/core"
+	say "rust-src: $(rust_lib_src)"
+}
+
+step_apt
+step_venv
+step_bindgen
+step_rust_src
+step_deb sid linux-source-7.2 "$KDEB_VERSION"
+say "setup: done"
