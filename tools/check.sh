@@ -16,8 +16,45 @@ tree=$("$DEVMEM_ROOT/tools/prepare-tree.sh")
 total_pass=0
 total_fail=0
 summary=()
+# The runner's own checks must be able to fail: a command that exits 3 after
+# printing a WARNING to the kernel log must be reported as both.
+harness_check() {
+	local build=$1 R=$results/harness p=0 f=0
+	say "vm: checking that the runner catches a failing command and a splat"
+	if "$DEVMEM_ROOT/tools/vm-run.sh" -t 600 "$build" "$R" sh -c \
+		'echo "WARNING: devmem-rs harness self-check" >/dev/kmsg; exit 3' 2>/dev/null; then
+		echo "FAIL harness:vm_run_fails_on_bad_run  (vm-run.sh passed it)"
+		f=$((f + 1))
+	else
+		echo "PASS harness:vm_run_fails_on_bad_run"
+		p=$((p + 1))
+	fi
+	if [ "$(cat "$R/status" 2>/dev/null)" = 3 ]; then
+		echo "PASS harness:exit_status_through_rwdir"
+		p=$((p + 1))
+	else
+		echo "FAIL harness:exit_status_through_rwdir  (status: $(cat "$R/status" 2>/dev/null))"
+		f=$((f + 1))
+	fi
+	if grep -q "splat: .*devmem-rs harness self-check" "$R/verdict" 2>/dev/null; then
+		echo "PASS harness:splat_detected"
+		p=$((p + 1))
+	else
+		echo "FAIL harness:splat_detected  (verdict: $(cat "$R/verdict" 2>/dev/null))"
+		f=$((f + 1))
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	summary+=("harness: $p passed, $f failed")
+}
+
+first=1
 for flavor in $FLAVORS; do
 	build=$("$DEVMEM_ROOT/tools/build-kernel.sh" "$flavor")
+	if [ $first = 1 ]; then
+		harness_check "$build"
+		first=0
+	fi
 	tools=$("$DEVMEM_ROOT/tools/build-selftest-tools.sh" "$build")
 	R=$results/$flavor
 	say "vm[$flavor]: booting and running selftests (TCG, a few minutes)"

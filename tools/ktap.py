@@ -34,24 +34,37 @@ def parse_tap(lines, suite):
 
 
 def parse_kunit(lines):
-    """Yield results of KUnit test cases (one level below their suite)."""
-    suite = None
+    """Yield KUnit results per test case: `kunit.<suite>.<case>`.
+
+    Suites are at indent 4 below the top-level KTAP header and their cases at
+    indent 4 too; parameterised cases print their parameters one level deeper,
+    and the case's own line aggregates them. A suite that fails without any
+    case result (e.g. its init failed) is reported as `kunit.<suite>`.
+    """
+    suite, cases = None, 0
     ts = re.compile(r"^\[\s*\d+\.\d+\]\s?")
     for raw in lines:
         line = ts.sub("", raw.rstrip("\n"))
-        m = re.match(r"^\s*# Subtest: (\S+)", line)
-        if m:
-            suite = m.group(1)
+        indent = len(line) - len(line.lstrip(" "))
+        body = line.strip()
+        m = re.match(r"^# Subtest: (\S+)", body)
+        if m and indent == 4:
+            suite, cases = m.group(1), 0
             continue
-        # Cases are indented under their suite; suites themselves are not.
-        if suite and line.startswith("    ") and not line.startswith("        "):
-            m = RESULT.match(line.strip())
-            if m:
-                ok, name, d = m.group(1), m.group(2).strip(), m.group(3) or ""
-                if d.upper().startswith("SKIP"):
-                    yield f"kunit.{suite}.{name}", "SKIP", d[4:].strip()
-                else:
-                    yield f"kunit.{suite}.{name}", "PASS" if ok == "ok" else "FAIL", ""
+        m = RESULT.match(body)
+        if not m:
+            continue
+        ok, name, d = m.group(1), m.group(2).strip(), m.group(3) or ""
+        if indent == 4 and suite:
+            cases += 1
+            if d.upper().startswith("SKIP"):
+                yield f"kunit.{suite}.{name}", "SKIP", d[4:].strip()
+            else:
+                yield f"kunit.{suite}.{name}", "PASS" if ok == "ok" else "FAIL", ""
+        elif indent == 0 and suite:
+            if ok != "ok" and cases == 0:
+                yield f"kunit.{suite}", "FAIL", "suite failed without results"
+            suite = None
 
 
 def main():
@@ -72,8 +85,12 @@ def main():
             got = [(f"{suite}.ran", "FAIL", "no KTAP results")]
         results += got
     dmesg = os.path.join(rdir, "dmesg")
+    kunit = []
     if os.path.exists(dmesg):
-        results += list(parse_kunit(open(dmesg, errors="replace")))
+        kunit = list(parse_kunit(open(dmesg, errors="replace")))
+    # Every flavor's config enables KUnit suites: none found means the
+    # results were lost (or never ran), not that there was nothing to run.
+    results += kunit or [("kunit.ran", "FAIL", "no KUnit results in dmesg")]
     verdict = os.path.join(rdir, "verdict")
     v = open(verdict).read().strip() if os.path.exists(verdict) else "missing"
     results.append(("vm.kernel_clean", "PASS" if v == "clean" else "FAIL", v))

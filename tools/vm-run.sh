@@ -55,8 +55,9 @@ if [ -s "$R/kmemleak" ]; then
 	head -20 "$R/kmemleak" >&2
 	verdict+=("kmemleak: $(grep -c 'unreferenced object' "$R/kmemleak") objects")
 fi
-if [ -f "$R/kmemleak.missing" ]; then
-	verdict+=("kmemleak unavailable")
+if [ -f "$R/kmemleak.missing" ] ||
+	! grep -q "kmemleak: Kernel memory leak detector initialized" "$R/dmesg" 2>/dev/null; then
+	verdict+=("kmemleak inactive")
 fi
 if [ -s "$R/splats" ]; then
 	say "vm: kernel splat(s):"
