@@ -59,7 +59,7 @@ for flavor in $FLAVORS; do
 	R=$results/$flavor
 	say "vm[$flavor]: booting and running selftests (TCG, a few minutes)"
 	vt=$SECONDS
-	"$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "$build" "$R" \
+	VM_RODIRS="$tree $VENV $tools" "$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "$build" "$R" \
 		env DEVMEM_TREE="$tree" DEVMEM_PY="$VENV/bin/python" \
 		DEVMEM_FLAVOR="$flavor" DEVMEM_TOOLS="$tools" \
 		"$DEVMEM_ROOT/selftests/run.sh" "$R" || true

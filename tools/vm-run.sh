@@ -23,13 +23,21 @@ mkdir -p "$R"
 R=$(cd "$R" && pwd)
 cmd=$(printf '%q ' bash "$DEVMEM_ROOT/tools/vm-guest.sh" "$R" "$@")
 
+# The guest sees the host's root read-only, but with fresh tmpfs mounts over
+# /tmp, /run, /var/cache and others: hand it the repo and whatever else the
+# command needs (VM_RODIRS, space-separated) explicitly, at the same paths.
+rodirs=()
+for d in "$DEVMEM_ROOT" ${VM_RODIRS:-}; do
+	rodirs+=(--rodir "$d")
+done
+
 # vng never returns if the guest cannot power off (no ACPI), hence the hard
 # timeout; stdin is closed as in CI.
 set +e
 PATH="$VENV/bin:$PATH" timeout -k 10 "$timeout" "$VENV/bin/vng" --run "$build/arch/x86/boot/bzImage" \
 	--disable-kvm --force-9p --cpus 2 --memory 2G \
 	--append root=/dev/root \
-	--rwdir "$R" --verbose --exec "$cmd" </dev/null >"$R/console.log" 2>&1
+	"${rodirs[@]}" --rwdir "$R" --verbose --exec "$cmd" </dev/null >"$R/console.log" 2>&1
 vng_rc=$?
 set -e
 
