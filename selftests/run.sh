@@ -7,6 +7,7 @@ out=${1:?result dir}
 here=$(cd "$(dirname "$0")" && pwd)
 rc=0
 mkdir -p "$out"
+export DEVMEM_OUT=$out
 export PATH=/usr/sbin:/sbin:$PATH
 for t in ${DEVMEM_SUITES:-"$here"/nl_bind.py "$here"/ncdevmem_smoke.py "$here"/upstream_ping.py}; do
 	suite=$(basename "$t" .py)

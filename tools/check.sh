@@ -66,6 +66,7 @@ for flavor in $FLAVORS; do
 	say "vm[$flavor]: done in $((SECONDS - vt)) s; results in $R"
 	"$VENV/bin/python" "$DEVMEM_ROOT/tools/ktap.py" "$flavor" "$R" \
 		"$DEVMEM_ROOT/selftests/expected-skips"
+	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts"
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))

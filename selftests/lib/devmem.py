@@ -156,6 +156,14 @@ def expect_nl_error(fn, err, msg=None, **extack):
     return ack
 
 
+def metric(name, value):
+    """Record a measurement for the host to print (DEVMEM_OUT/metrics)."""
+    out = os.environ.get("DEVMEM_OUT")
+    if out:
+        with open(os.path.join(out, "metrics"), "a") as f:
+            f.write(f"{name} {value}\n")
+
+
 def sh(cmd, check=True):
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     if check and r.returncode:
