@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C declarations of the Rust devmem provider, for bindgen
+ * (rust/bindings/bindings_helper.h includes this file).
+ */
+#ifndef _NET_CORE_DEVMEM_RUST_H
+#define _NET_CORE_DEVMEM_RUST_H
+
+#include <linux/xarray.h>
+
+/*
+ * Live bindings by ID, for net_devmem_lookup_dmabuf(). Defined in C
+ * (src/devmem_ids.c) because it needs the xarray's static initializer.
+ */
+extern struct xarray net_devmem_rust_bindings;
+
+#endif /* _NET_CORE_DEVMEM_RUST_H */
