@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Binding a dma-buf, attaching it to RX queues, and unbinding it.
+
+use crate::binding::{Binding, RawBinding};
+use crate::dma_buf::{Direction, DmaBuf};
+use crate::genpool::OwnedChunkPool;
+use crate::net::{eopnotsupp, synchronize_net, Extack, MpParams, NetDevice, NlSock, RxQueue};
+use crate::netmem::NIOV_SIZE;
+use crate::{ids, provider};
+use core::ptr::NonNull;
+use kernel::{alloc::KVVec, bindings, prelude::*};
+
+/// Binds the dma-buf `fd` to `dev` for DMA by `dma_dev` in direction `dir`.
+///
+/// The binding is added to `sock`'s list and holds one reference, dropped by
+/// [`unbind`]. Errors and their extack messages are those of the C provider.
+pub(crate) fn bind(
+    dev: &NetDevice,
+    vdev: *mut c_void,
+    dma_dev: Option<NonNull<bindings::device>>,
+    dir: Direction,
+    fd: u32,
+    sock: &NlSock,
+    extack: &Extack,
+) -> Result<&'static Binding> {
+    let Some(dma_dev) = dma_dev else {
+        extack.set_msg(c"Device doesn't support DMA");
+        return Err(eopnotsupp());
+    };
+    let dmabuf = DmaBuf::get(fd as i32)?;
+    let size = dmabuf.size();
+    let mut binding = RawBinding::new(dev, vdev, dir, Some(crate::binding_release))?;
+
+    let attachment = dmabuf.attach(dma_dev).inspect_err(|_| {
+        extack.set_msg(c"Failed to bind dmabuf to device");
+    })?;
+    let mapping = attachment.map(dir).inspect_err(|_| {
+        extack.set_msg(c"Failed to map dmabuf attachment");
+    })?;
+
+    let mut tx_vec = None;
+    if dir == Direction::ToDevice {
+        if size % NIOV_SIZE != 0 {
+            extack.set_msg(c"TX dma-buf size must be a multiple of PAGE_SIZE");
+            return Err(EINVAL);
+        }
+        let pages = size / NIOV_SIZE;
+        let mut v = KVVec::with_capacity(pages, GFP_KERNEL)?;
+        for _ in 0..pages {
+            v.push(core::ptr::null_mut(), GFP_KERNEL)?;
+        }
+        tx_vec = Some(v);
+    }
+
+    let nid = dev.numa_node();
+    let pool = OwnedChunkPool::new(nid)?;
+    let mut virt = 0usize;
+    for (dma, len) in mapping.segments() {
+        if len % NIOV_SIZE != 0 {
+            extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
+            return Err(EINVAL);
+        }
+        let niovs = pool.add_chunk(binding.as_raw(), dma, len, virt, nid)?;
+        if let Some(v) = tx_vec.as_mut() {
+            let first = virt / NIOV_SIZE;
+            for (i, niov) in niovs.enumerate() {
+                // A TX dma-buf's segments cover its size exactly, so the
+                // index stays within the page count; a longer mapping fails.
+                *v.get_mut(first + i).ok_or(EINVAL)? = niov.as_raw();
+            }
+        }
+        virt += len;
+    }
+
+    // Hand everything to the binding before it becomes visible.
+    binding.set_pool(pool);
+    if let Some(v) = tx_vec {
+        binding.set_tx_vec(v);
+    }
+    binding.set_mapping(mapping);
+    binding.set_attachment(attachment);
+    binding.set_dmabuf(dmabuf);
+    ids::insert(&mut binding)?;
+
+    let binding = binding.publish();
+    binding.link(sock);
+    Ok(binding)
+}
+
+/// Unbinds: hides the binding from lookups, waits for lookups in flight,
+/// unlinks it from its socket, closes every bound queue, and drops the
+/// socket's reference. The binding is freed once page pools and `net_iov`s
+/// still using it let go.
+///
+/// The caller holds the socket's lock and, if the device is still there,
+/// the device's instance lock.
+pub(crate) fn unbind(binding: &Binding) {
+    ids::remove(binding.id());
+    synchronize_net();
+    binding.unlink();
+
+    let params = MpParams::new(binding.as_raw(), &provider::DMABUF_DEVMEM_OPS);
+    for (_, rxq) in binding.rxqs() {
+        let Some(dev) = binding.bound_dev() else {
+            break;
+        };
+        dev.mp_close_rxq(rxq.index(), &params);
+    }
+    binding.kill();
+}
+
+/// Installs `binding` on RX queue `idx` of `dev` and records the queue.
+///
+/// The caller holds the device's instance lock.
+pub(crate) fn bind_to_queue(
+    dev: &NetDevice,
+    idx: u32,
+    binding: &Binding,
+    extack: &Extack,
+) -> Result {
+    let params = MpParams::new(binding.as_raw(), &provider::DMABUF_DEVMEM_OPS);
+    dev.mp_open_rxq(idx, &params, extack)?;
+    let rxq: RxQueue = dev.rx_queue(idx);
+    binding
+        .add_rxq(rxq)
+        .inspect_err(|_| dev.mp_close_rxq(idx, &params))
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The memory provider page_pool calls: hands out a binding's `net_iov`s to
+//! the pools of the queues it is bound to and takes them back.
+//!
+//! C header: [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
+
+use crate::binding::Binding;
+use crate::net::RxQueue;
+use crate::netmem::{disown, NetIov, PagePool};
+use kernel::{bindings, prelude::*};
+
+/// The devmem ops. An immutable static, so it lands in `.rodata`, which
+/// `page_pool_init` checks.
+pub(crate) static DMABUF_DEVMEM_OPS: bindings::memory_provider_ops =
+    bindings::memory_provider_ops {
+        alloc_netmems: Some(crate::mp_dmabuf_devmem_alloc_netmems),
+        release_netmem: Some(crate::mp_dmabuf_devmem_release_page),
+        init: Some(crate::mp_dmabuf_devmem_init),
+        destroy: Some(crate::mp_dmabuf_devmem_destroy),
+        nl_fill: Some(crate::mp_dmabuf_devmem_nl_fill),
+        uninstall: Some(crate::mp_dmabuf_devmem_uninstall),
+    };
+
+/// Sets up a pool for devmem: no DMA syncs (dma-buf addresses must not be
+/// synced), page-sized buffers only, and a reference on the binding.
+pub(crate) fn init(pool: &PagePool) -> Result {
+    let binding = pool.binding().ok_or(EINVAL)?;
+    pool.disable_dma_sync();
+    if pool.order() != 0 {
+        return Err(E2BIG);
+    }
+    binding.tryget();
+    Ok(())
+}
+
+/// Drops the reference `init` took.
+pub(crate) fn destroy(pool: &PagePool) {
+    if let Some(binding) = pool.binding() {
+        binding.put();
+    }
+}
+
+/// One `net_iov` for the pool (softirq), or `None` when the dma-buf is used up.
+pub(crate) fn alloc(pool: &PagePool) -> Option<NetIov> {
+    let niov = pool.binding()?.pool().alloc()?;
+    pool.adopt(niov);
+    Some(niov)
+}
+
+/// Takes a `net_iov` back from its pool (possibly with BH disabled). Always
+/// returns `false`: the pool must not free it as a page.
+pub(crate) fn release(niov: Option<NetIov>) -> bool {
+    let Some(niov) = niov else {
+        kernel::warn_on!(true);
+        return false;
+    };
+    if kernel::warn_on!(niov.pp_ref_count() != 1) {
+        return false;
+    }
+    disown(niov);
+    free(niov);
+    false
+}
+
+/// Returns `niov` to its binding's genpool.
+pub(crate) fn free(niov: NetIov) {
+    niov.binding().pool().free(niov);
+}
+
+/// The netlink attribute reporting the binding: on a queue, or on a pool.
+pub(crate) fn nl_fill_attr(rxq: Option<RxQueue>) -> u32 {
+    if rxq.is_some() {
+        bindings::NETDEV_A_QUEUE_DMABUF
+    } else {
+        bindings::NETDEV_A_PAGE_POOL_DMABUF
+    }
+}
+
+/// Forgets `rxq` (being unregistered, or a lease ending); the binding lets go
+/// of its device when its last queue goes.
+pub(crate) fn uninstall(binding: &Binding, rxq: Option<RxQueue>) {
+    let Some(found) = binding.rxqs().find(|&(_, q)| Some(q) == rxq) else {
+        return;
+    };
+    if binding.remove_rxq(found.0) {
+        binding.clear_dev();
+    }
+}
