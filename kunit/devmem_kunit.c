@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the devmem dma-buf memory provider.
+ *
+ * They drive the provider only through the functions net/core/devmem.h and
+ * mp_dmabuf_devmem.h declare, so the same suite tests the C implementation
+ * (net/core/devmem.c) and the Rust one (CONFIG_NET_DEVMEM_RUST): the C flavor
+ * proves the expectations right.
+ *
+ * A test-local dma-buf exporter hands out a made-up scatterlist with several
+ * DMA segments (no memory behind them: devmem only reads DMA addresses and
+ * lengths) and counts attach, map, unmap (with the direction), detach and
+ * release, which tells exactly when the provider lets go of the buffer.
+ */
+
+#include <kunit/device.h>
+#include <kunit/test.h>
+#include <linux/dma-buf.h>
+#include <linux/fdtable.h>
+#include <linux/genalloc.h>
+#include <linux/netdevice.h>
+#include <linux/rcupdate.h>
+#include <linux/scatterlist.h>
+#include <net/netdev_netlink.h>
+#include <net/netlink.h>
+#include <net/page_pool/types.h>
+
+#include "devmem.h"
+#include "mp_dmabuf_devmem.h"
+
+#define TEST_MAX_SEGS 4
+
+struct test_exporter {
+	unsigned int nsegs;
+	dma_addr_t seg_addr[TEST_MAX_SEGS];
+	size_t seg_len[TEST_MAX_SEGS];
+	atomic_t attached, detached, mapped, unmapped, released;
+	enum dma_data_direction map_dir, unmap_dir;
+};
+
+static int test_attach(struct dma_buf *dmabuf, struct dma_buf_attachment *att)
+{
+	struct test_exporter *exp = dmabuf->priv;
+
+	atomic_inc(&exp->attached);
+	return 0;
+}
+
+static void test_detach(struct dma_buf *dmabuf, struct dma_buf_attachment *att)
+{
+	struct test_exporter *exp = dmabuf->priv;
+
+	atomic_inc(&exp->detached);
+}
+
+static struct sg_table *test_map(struct dma_buf_attachment *att,
+				 enum dma_data_direction dir)
+{
+	struct test_exporter *exp = att->dmabuf->priv;
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	unsigned int i;
+
+	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	if (!sgt)
+		return ERR_PTR(-ENOMEM);
+	if (sg_alloc_table(sgt, exp->nsegs, GFP_KERNEL)) {
+		kfree(sgt);
+		return ERR_PTR(-ENOMEM);
+	}
+	for_each_sgtable_sg(sgt, sg, i) {
+		sg_dma_address(sg) = exp->seg_addr[i];
+		sg_dma_len(sg) = exp->seg_len[i];
+	}
+	sgt->nents = exp->nsegs;
+	exp->map_dir = dir;
+	atomic_inc(&exp->mapped);
+	return sgt;
+}
+
+static void test_unmap(struct dma_buf_attachment *att, struct sg_table *sgt,
+		       enum dma_data_direction dir)
+{
+	struct test_exporter *exp = att->dmabuf->priv;
+
+	exp->unmap_dir = dir;
+	atomic_inc(&exp->unmapped);
+	sg_free_table(sgt);
+	kfree(sgt);
+}
+
+static void test_release(struct dma_buf *dmabuf)
+{
+	struct test_exporter *exp = dmabuf->priv;
+
+	atomic_inc(&exp->released);
+}
+
+static const struct dma_buf_ops test_dmabuf_ops = {
+	.attach = test_attach,
+	.detach = test_detach,
+	.map_dma_buf = test_map,
+	.unmap_dma_buf = test_unmap,
+	.release = test_release,
+};
+
+/* Everything one test needs: an exporter, a dma-buf fd, a DMA device, an
+ * unregistered netdev and a netlink socket's devmem state.
+ */
+struct test_ctx {
+	struct test_exporter *exp;
+	int fd;
+	struct device *dma_dev;
+	struct net_device *netdev;
+	struct netdev_nl_sock sock;
+	struct netlink_ext_ack extack;
+};
+
+static void test_ctx_exit(void *data)
+{
+	struct test_ctx *ctx = data;
+
+	if (ctx->fd >= 0)
+		close_fd(ctx->fd);
+	free_netdev(ctx->netdev);
+}
+
+/* Segments are given in pages, with an extra byte count for the last one
+ * (to make it unaligned); size_extra is added to the dma-buf's size.
+ */
+static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
+				     const unsigned int *pages,
+				     size_t last_extra, size_t size_extra)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct dma_buf *dmabuf;
+	struct test_ctx *ctx;
+	size_t size = 0;
+	unsigned int i;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	ctx->exp = kunit_kzalloc(test, sizeof(*ctx->exp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
+	ctx->fd = -1;
+
+	ctx->exp->nsegs = nsegs;
+	for (i = 0; i < nsegs; i++) {
+		/* Far apart and out of order, to catch index/address mix-ups. */
+		ctx->exp->seg_addr[i] = 0x40000000ULL * (nsegs - i);
+		ctx->exp->seg_len[i] = pages[i] * PAGE_SIZE;
+		size += ctx->exp->seg_len[i];
+	}
+	ctx->exp->seg_len[nsegs - 1] += last_extra;
+	size += last_extra + size_extra;
+
+	info.ops = &test_dmabuf_ops;
+	info.size = size;
+	info.flags = O_RDWR;
+	info.priv = ctx->exp;
+	dmabuf = dma_buf_export(&info);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	ctx->fd = dma_buf_fd(dmabuf, O_CLOEXEC);
+	if (ctx->fd < 0)
+		dma_buf_put(dmabuf);
+	KUNIT_ASSERT_GE(test, ctx->fd, 0);
+
+	ctx->dma_dev = kunit_device_register(test, "devmem-kunit");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ctx->dma_dev);
+	ctx->netdev = alloc_netdev(0, "devmemkunit%d", NET_NAME_UNKNOWN,
+				   ether_setup);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
+	mutex_init(&ctx->sock.lock);
+	INIT_LIST_HEAD(&ctx->sock.bindings);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, test_ctx_exit, ctx));
+	return ctx;
+}
+
+static struct net_devmem_dmabuf_binding *
+test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
+{
+	struct net_devmem_dmabuf_binding *b;
+
+	mutex_lock(&ctx->sock.lock);
+	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, dir, ctx->fd,
+				   &ctx->sock, &ctx->extack);
+	mutex_unlock(&ctx->sock.lock);
+	return b;
+}
+
+static void test_unbind(struct test_ctx *ctx, struct net_devmem_dmabuf_binding *b)
+{
+	mutex_lock(&ctx->sock.lock);
+	net_devmem_unbind_dmabuf(b);
+	mutex_unlock(&ctx->sock.lock);
+}
+
+/* The binding is freed from a work item scheduled by an RCU callback. */
+static bool test_wait_detached(struct test_exporter *exp)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		rcu_barrier();
+		if (atomic_read(&exp->detached))
+			return true;
+		msleep(10);
+	}
+	return false;
+}
+
+/* Give a (wrongly) scheduled free every chance to run before checking that
+ * it did not.
+ */
+static void test_settle(void)
+{
+	rcu_barrier();
+	msleep(50);
+	rcu_barrier();
+	msleep(50);
+}
+
+static const unsigned int three_segs[] = { 4, 2, 3 };
+
+static void devmem_carves_every_segment(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_iov *niovs[9] = {}, *extra;
+	struct net_devmem_dmabuf_binding *b;
+	unsigned long seen_virt = 0;
+	unsigned int i, n;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->mapped), 1);
+	KUNIT_EXPECT_EQ(test, ctx->exp->map_dir, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_GT(test, b->id, 0);
+	KUNIT_EXPECT_PTR_EQ(test, b->dev, ctx->netdev);
+	KUNIT_EXPECT_TRUE(test, list_is_first(&b->list, &ctx->sock.bindings));
+	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool), 9 * PAGE_SIZE);
+
+	/* Exactly nine net_iovs, each with its segment's DMA address and the
+	 * dma-buf offset of its page.
+	 */
+	for (n = 0; n < ARRAY_SIZE(niovs); n++) {
+		niovs[n] = net_devmem_alloc_dmabuf(b);
+		KUNIT_ASSERT_NOT_NULL(test, niovs[n]);
+	}
+	extra = net_devmem_alloc_dmabuf(b);
+	KUNIT_EXPECT_NULL(test, extra);
+	KUNIT_EXPECT_EQ(test, gen_pool_avail(b->chunk_pool), 0);
+
+	for (i = 0; i < n; i++) {
+		struct net_iov *niov = niovs[i];
+		struct dmabuf_genpool_chunk_owner *owner =
+			net_devmem_iov_to_chunk_owner(niov);
+		unsigned long virt = net_iov_virtual_addr(niov);
+		unsigned int seg, page = virt / PAGE_SIZE, first = 0;
+
+		KUNIT_EXPECT_TRUE(test, net_is_devmem_iov(niov));
+		KUNIT_EXPECT_PTR_EQ(test, net_devmem_iov_binding(niov), b);
+		KUNIT_EXPECT_EQ(test, net_devmem_iov_binding_id(niov), b->id);
+		KUNIT_EXPECT_EQ(test, niov->desc.pp_magic, 0);
+		KUNIT_EXPECT_NULL(test, niov->desc.pp);
+		KUNIT_ASSERT_LT(test, page, 9);
+		for (seg = 0; page >= first + three_segs[seg]; seg++)
+			first += three_segs[seg];
+		KUNIT_EXPECT_EQ(test, owner->base_dma_addr, ctx->exp->seg_addr[seg]);
+		KUNIT_EXPECT_EQ(test, owner->area.base_virtual, first * PAGE_SIZE);
+		KUNIT_EXPECT_EQ(test, owner->area.num_niovs, three_segs[seg]);
+		KUNIT_EXPECT_EQ(test, niov->desc.dma_addr,
+				ctx->exp->seg_addr[seg] + (page - first) * PAGE_SIZE);
+		KUNIT_EXPECT_FALSE(test, seen_virt & BIT(page));
+		seen_virt |= BIT(page);
+	}
+	KUNIT_EXPECT_EQ(test, seen_virt, GENMASK(8, 0));
+
+	for (i = 0; i < n; i++)
+		net_devmem_free_dmabuf(niovs[i]);
+	KUNIT_EXPECT_EQ(test, gen_pool_avail(b->chunk_pool), 9 * PAGE_SIZE);
+
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+}
+
+static void devmem_rejects_unaligned_segment(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 100, 0);
+	struct net_devmem_dmabuf_binding *b;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "dma-buf SG length must be PAGE_SIZE aligned");
+	/* Everything taken was given back, at once. */
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
+}
+
+static void devmem_rejects_unaligned_tx_size(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 100);
+	struct net_devmem_dmabuf_binding *b;
+
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "TX dma-buf size must be a multiple of PAGE_SIZE");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+}
+
+static void devmem_rejects_missing_dma_device(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+
+	mutex_lock(&ctx->sock.lock);
+	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, DMA_FROM_DEVICE,
+				   ctx->fd, &ctx->sock, &ctx->extack);
+	mutex_unlock(&ctx->sock.lock);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EOPNOTSUPP);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg, "Device doesn't support DMA");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->attached), 0);
+}
+
+static void devmem_tx_lookup_and_pages(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b, *found;
+	struct net_iov *niov;
+	size_t off, size;
+	u32 id;
+
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	id = b->id;
+
+	found = net_devmem_lookup_dmabuf(id);
+	KUNIT_EXPECT_PTR_EQ(test, found, b);
+	if (found)
+		net_devmem_dmabuf_binding_put(found);
+
+	/* Byte 5 pages + 7 lies in the second segment, one page in. */
+	niov = net_devmem_get_niov_at(b, 5 * PAGE_SIZE + 7, &off, &size);
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+	KUNIT_EXPECT_EQ(test, off, 7);
+	KUNIT_EXPECT_EQ(test, size, PAGE_SIZE - 7);
+	KUNIT_EXPECT_EQ(test, net_iov_virtual_addr(niov), 5 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, niov->desc.dma_addr, ctx->exp->seg_addr[1] + PAGE_SIZE);
+	KUNIT_EXPECT_NULL(test, net_devmem_get_niov_at(b, 9 * PAGE_SIZE, &off, &size));
+
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_NULL(test, net_devmem_lookup_dmabuf(id));
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_TO_DEVICE);
+}
+
+static void devmem_rx_binding_is_not_for_tx(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_NULL(test, b->tx_vec);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_FROM_DEVICE);
+}
+
+static void devmem_pool_init_checks(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+	struct page_pool *pool;
+
+	pool = kunit_kzalloc(test, sizeof(*pool), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pool);
+
+	pool->dma_sync = true;
+	pool->dma_sync_for_cpu = true;
+	KUNIT_EXPECT_EQ(test, mp_dmabuf_devmem_init(pool), -EINVAL);
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	pool->mp_priv = b;
+	pool->p.order = 1;
+	KUNIT_EXPECT_EQ(test, mp_dmabuf_devmem_init(pool), -E2BIG);
+	KUNIT_EXPECT_FALSE(test, pool->dma_sync);
+	KUNIT_EXPECT_FALSE(test, pool->dma_sync_for_cpu);
+
+	pool->p.order = 0;
+	KUNIT_ASSERT_EQ(test, mp_dmabuf_devmem_init(pool), 0);
+
+	/* The pool's reference keeps the binding, and the dma-buf attached,
+	 * past unbind; the last put frees it.
+	 */
+	test_unbind(ctx, b);
+	test_settle();
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
+	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool),
+			gen_pool_avail(b->chunk_pool));
+	mp_dmabuf_devmem_destroy(pool);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+}
+
+static void devmem_release_at_last_put(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+	struct net_iov *niov;
+
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	niov = net_devmem_get_niov_at(b, 0, &(size_t){0}, &(size_t){0});
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+
+	/* An skb's reference on a TX net_iov outlives unbind and the fd. */
+	net_devmem_get_net_iov(niov);
+	test_unbind(ctx, b);
+	close_fd(ctx->fd);
+	ctx->fd = -1;
+	test_settle();
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 0);
+	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool),
+			gen_pool_avail(b->chunk_pool));
+
+	net_devmem_put_net_iov(niov);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 1);
+}
+
+static struct kunit_case devmem_cases[] = {
+	KUNIT_CASE(devmem_carves_every_segment),
+	KUNIT_CASE(devmem_rejects_unaligned_segment),
+	KUNIT_CASE(devmem_rejects_unaligned_tx_size),
+	KUNIT_CASE(devmem_rejects_missing_dma_device),
+	KUNIT_CASE(devmem_tx_lookup_and_pages),
+	KUNIT_CASE(devmem_rx_binding_is_not_for_tx),
+	KUNIT_CASE(devmem_pool_init_checks),
+	KUNIT_CASE(devmem_release_at_last_put),
+	{}
+};
+
+static struct kunit_suite devmem_suite = {
+	.name = "net_devmem",
+	.test_cases = devmem_cases,
+};
+
+kunit_test_suite(devmem_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the devmem dma-buf memory provider");
+MODULE_LICENSE("GPL");
