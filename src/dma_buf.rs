@@ -85,12 +85,20 @@ impl DmaBuf {
     }
 
     /// Attaches `dev` to the buffer.
+    ///
+    /// The attachment pins `dev`: a binding, and so its attachment, can
+    /// outlive the netdev that asked for it (a netlink socket or an skb holds
+    /// it), and unmapping needs the device structure.
     pub(crate) fn attach(&self, dev: NonNull<bindings::device>) -> Result<Attachment> {
         // SAFETY: the dma-buf is alive by the type invariant, and the caller's
         // `dev` is a live device (it comes from the netdev's queue).
         let att = from_err_ptr(unsafe { bindings::dma_buf_attach(self.0.as_ptr(), dev.as_ptr()) })?;
         let att = NonNull::new(att).ok_or(EINVAL)?;
-        // INVARIANT: `dma_buf_attach` succeeded on this dma-buf.
+        // SAFETY: `dev` is live (see above); the reference is dropped when the
+        // attachment is.
+        unsafe { bindings::get_device(dev.as_ptr()) };
+        // INVARIANT: `dma_buf_attach` succeeded on this dma-buf, and the
+        // reference on its device was just taken.
         Ok(Attachment {
             dmabuf: self.0,
             att,
@@ -109,7 +117,8 @@ impl Drop for DmaBuf {
 ///
 /// # Invariants
 ///
-/// `att` is an attachment of `dmabuf`, which outlives it.
+/// `att` is an attachment of `dmabuf`, which outlives it, and holds a
+/// reference on the attached device `att.dev`.
 pub(crate) struct Attachment {
     dmabuf: NonNull<bindings::dma_buf>,
     att: NonNull<bindings::dma_buf_attachment>,
@@ -155,8 +164,14 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
+        // SAFETY: the attachment is alive by the type invariant; `dev` is set
+        // at attach time and never changes.
+        let dev = unsafe { (*self.att.as_ptr()).dev };
         // SAFETY: by the type invariant `att` is an attachment of `dmabuf`.
         unsafe { bindings::dma_buf_detach(self.dmabuf.as_ptr(), self.att.as_ptr()) };
+        // SAFETY: by the type invariant this object holds a reference on
+        // `dev`, which is no longer used now the attachment is gone.
+        unsafe { bindings::put_device(dev) };
     }
 }
 

@@ -31,12 +31,17 @@ for d in "$DEVMEM_ROOT" ${VM_RODIRS:-}; do
 	rodirs+=(--rodir "$d")
 done
 
+# Poison freed slab objects and check redzones and poison on allocation, so a
+# use-after-free faults or is reported at once instead of reading stale but
+# plausible memory (SLUB_DEBUG is built in, but off until asked for).
+VM_APPEND=${VM_APPEND-slub_debug=FZP}
+
 # vng never returns if the guest cannot power off (no ACPI), hence the hard
 # timeout; stdin is closed as in CI.
 set +e
 PATH="$VENV/bin:$PATH" timeout -k 10 "$timeout" "$VENV/bin/vng" --run "$build/arch/x86/boot/bzImage" \
 	--disable-kvm --force-9p --cpus 2 --memory 2G \
-	--append root=/dev/root \
+	--append "root=/dev/root $VM_APPEND" \
 	"${rodirs[@]}" --rwdir "$R" --verbose --exec "$cmd" </dev/null >"$R/console.log" 2>&1
 vng_rc=$?
 set -e
@@ -56,7 +61,7 @@ if [ "$status" != 0 ]; then
 fi
 
 # Kernel findings: any of these fails the run even if the command passed.
-splat_re='WARNING:|BUG:|Oops|KFENCE:|general protection fault|possible (recursive|circular) locking|inconsistent lock state|lock held when returning|suspicious RCU usage|UBSAN:|refcount_t:|kernel BUG|unreferenced object|rcu detected stall|detected stalls on CPUs|unregister_netdevice: waiting'
+splat_re='WARNING:|BUG:|BUG [^ ]+ \(|Oops|KFENCE:|general protection fault|possible (recursive|circular) locking|inconsistent lock state|lock held when returning|suspicious RCU usage|UBSAN:|refcount_t:|kernel BUG|unreferenced object|rcu detected stall|detected stalls on CPUs|unregister_netdevice: waiting'
 cat "$R/dmesg" "$R/console.log" 2>/dev/null | grep -E "$splat_re" >"$R/splats" || true
 if [ -s "$R/kmemleak" ]; then
 	say "vm: kmemleak reported leaks (see $R/kmemleak)"
