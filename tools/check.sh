@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-FLAVORS=${FLAVORS:-c}
+FLAVORS=${FLAVORS:-c rust}
 [ $# -gt 0 ] && FLAVORS="$*"
 results=${DEVMEM_RESULTS:-$DEVMEM_CACHE/results}
 t0=$SECONDS
@@ -68,6 +68,12 @@ for flavor in $FLAVORS; do
 		"$DEVMEM_ROOT/selftests/expected-skips"
 	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts"
+	if [ "$flavor" = rust ]; then
+		lint=$("$DEVMEM_ROOT/tools/lint-rust.sh" "$build" || true)
+		echo "$lint"
+		p=$((p + $(grep -c '^PASS' <<<"$lint")))
+		f=$((f + $(grep -c '^FAIL' <<<"$lint")))
+	fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	summary+=("$flavor: $p passed, $f failed")
