@@ -17,9 +17,11 @@
 #include <kunit/test.h>
 #include <linux/dma-buf.h>
 #include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/genalloc.h>
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/scatterlist.h>
 #include <net/netdev_netlink.h>
 #include <net/netlink.h>
@@ -30,7 +32,11 @@
 
 #define TEST_MAX_SEGS 4
 
+/* Shared by a test and its dma-buf, which may be released after the test
+ * ends (fput from a kthread is deferred): freed by whichever goes last.
+ */
 struct test_exporter {
+	refcount_t users;
 	unsigned int nsegs;
 	dma_addr_t seg_addr[TEST_MAX_SEGS];
 	size_t seg_len[TEST_MAX_SEGS];
@@ -89,11 +95,18 @@ static void test_unmap(struct dma_buf_attachment *att, struct sg_table *sgt,
 	kfree(sgt);
 }
 
+static void test_exporter_put(struct test_exporter *exp)
+{
+	if (refcount_dec_and_test(&exp->users))
+		kfree(exp);
+}
+
 static void test_release(struct dma_buf *dmabuf)
 {
 	struct test_exporter *exp = dmabuf->priv;
 
 	atomic_inc(&exp->released);
+	test_exporter_put(exp);
 }
 
 static const struct dma_buf_ops test_dmabuf_ops = {
@@ -122,6 +135,8 @@ static void test_ctx_exit(void *data)
 
 	if (ctx->fd >= 0)
 		close_fd(ctx->fd);
+	flush_delayed_fput();
+	test_exporter_put(ctx->exp);
 	free_netdev(ctx->netdev);
 }
 
@@ -140,9 +155,20 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx);
-	ctx->exp = kunit_kzalloc(test, sizeof(*ctx->exp), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
 	ctx->fd = -1;
+	ctx->dma_dev = kunit_device_register(test, "devmem-kunit");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ctx->dma_dev);
+	ctx->netdev = alloc_netdev(0, "devmemkunit%d", NET_NAME_UNKNOWN,
+				   ether_setup);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
+	mutex_init(&ctx->sock.lock);
+	INIT_LIST_HEAD(&ctx->sock.bindings);
+	ctx->exp = kzalloc(sizeof(*ctx->exp), GFP_KERNEL);
+	if (!ctx->exp)
+		free_netdev(ctx->netdev);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
+	refcount_set(&ctx->exp->users, 1);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, test_ctx_exit, ctx));
 
 	ctx->exp->nsegs = nsegs;
 	for (i = 0; i < nsegs; i++) {
@@ -160,19 +186,11 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 	info.priv = ctx->exp;
 	dmabuf = dma_buf_export(&info);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	refcount_inc(&ctx->exp->users);	/* the dma-buf's, dropped by release */
 	ctx->fd = dma_buf_fd(dmabuf, O_CLOEXEC);
 	if (ctx->fd < 0)
 		dma_buf_put(dmabuf);
 	KUNIT_ASSERT_GE(test, ctx->fd, 0);
-
-	ctx->dma_dev = kunit_device_register(test, "devmem-kunit");
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ctx->dma_dev);
-	ctx->netdev = alloc_netdev(0, "devmemkunit%d", NET_NAME_UNKNOWN,
-				   ether_setup);
-	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
-	mutex_init(&ctx->sock.lock);
-	INIT_LIST_HEAD(&ctx->sock.bindings);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, test_ctx_exit, ctx));
 	return ctx;
 }
 
@@ -432,6 +450,7 @@ static void devmem_release_at_last_put(struct kunit *test)
 	close_fd(ctx->fd);
 	ctx->fd = -1;
 	test_settle();
+	flush_delayed_fput();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 0);
 	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool),
@@ -440,6 +459,10 @@ static void devmem_release_at_last_put(struct kunit *test)
 	net_devmem_put_net_iov(niov);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	/* The binding's was the last reference: the release follows its
+	 * (possibly deferred) fput.
+	 */
+	flush_delayed_fput();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 1);
 }
 
