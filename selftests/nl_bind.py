@@ -12,13 +12,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, Skip, bind_rx, defer, dmabuf_attachments, eq,  # noqa: E402
+from devmem import (Nsim, bind_rx, defer, dmabuf_attachments, eq,  # noqa: E402
                     expect_nl_error, netdev_nl, page_pools, queue_dmabuf,
-                    run_tests, set_hds, test, udmabuf, describe_error)
+                    run_tests, set_hds, test, udmabuf, describe_error, wait_for)
 
 
 def dmabuf(pages=16):
@@ -37,15 +36,6 @@ def ready_nsim(queues=4, dma=True, hds=True, up=True):
     if up:
         ns.up()
     return ns
-
-
-def wait_for(cond, what, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def nsim_dev_name(ns):

@@ -35,7 +35,7 @@ def _install_specs():
     for f in os.listdir(src):
         if f.endswith(".yaml"):
             shutil.copy(f"{src}/{f}", f"{_SPECS}/{f}")
-    for fam in ("netdev", "ethtool"):
+    for fam in ("netdev", "ethtool", "rt-link"):
         shutil.copy(f"{src}/specs/{fam}.yaml", f"{_SPECS}/specs/{fam}.yaml")
     for root, dirs, files in os.walk(_SPECS):
         os.chmod(root, 0o755)
@@ -54,6 +54,10 @@ def netdev_nl():
 
 def ethtool_nl():
     return YnlFamily(f"{_SPECS}/specs/ethtool.yaml", schema="")
+
+
+def rtnl():
+    return YnlFamily(f"{_SPECS}/specs/rt-link.yaml", schema="")
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +166,16 @@ def metric(name, value):
     if out:
         with open(os.path.join(out, "metrics"), "a") as f:
             f.write(f"{name} {value}\n")
+
+
+def wait_for(cond, what, timeout=5.0):
+    """Poll cond() until true; fail after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sh(cmd, check=True):
@@ -354,3 +368,4 @@ class NsimPair:
                 "LOCAL_V4": self.V4[0], "REMOTE_V4": self.V4[1],
                 "LOCAL_V6": self.V6[0], "REMOTE_V6": self.V6[1],
                 "REMOTE_TYPE": "netns", "REMOTE_ARGS": self.REMOTE_NS}
+
