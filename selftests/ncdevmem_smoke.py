@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Upstream ncdevmem (built from the 7.2 tree) against netdevsim, control path
-only: it must fail cleanly where netdevsim cannot do devmem, and its server
-must bind and listen well within devmem_lib's 5 s wait_port_listen budget.
+"""Upstream ncdevmem (built from the 7.2 tree) against netdevsim, control path:
+it must fail cleanly where netdevsim cannot do devmem, pass its probe where it
+can, and its server must bind and listen within devmem_lib's 5 s
+wait_port_listen budget. (The data path: upstream_devmem.py, devmem_teardown.py.)
 """
 
 import os
@@ -32,6 +33,19 @@ def probe_fails_cleanly_on_stock_netdevsim():
     # It reports why instead of crashing.
     assert r.returncode > 0, f"ncdevmem died from signal {-r.returncode}"
     assert r.stderr.strip(), "no diagnostic printed"
+
+
+@test
+def probe_passes_with_dma():
+    """ncdevmem's probe mode (what devmem.py's require_devmem runs): bind
+    with and without header split, an empty queue list, and shrinking the
+    channels under a bound queue, each with the outcome it expects."""
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+    r = ncdevmem("-f", pair.ifname)
+    if r.returncode:
+        print("# " + r.stderr.strip().replace("\n", "\n# "))
+    eq(r.returncode, 0, "ncdevmem probe exit")
 
 
 @test

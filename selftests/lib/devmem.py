@@ -369,3 +369,149 @@ class NsimPair:
                 "LOCAL_V6": self.V6[0], "REMOTE_V6": self.V6[1],
                 "REMOTE_TYPE": "netns", "REMOTE_ARGS": self.REMOTE_NS}
 
+
+# ---------------------------------------------------------------------------
+# devmem TCP receive from Python (what ncdevmem does, minus the C)
+
+MSG_SOCK_DEVMEM = 0x2000000
+SCM_DEVMEM_LINEAR = 78
+SCM_DEVMEM_DMABUF = 79
+SO_DEVMEM_DONTNEED = 80
+DMABUF_CMSG = struct.Struct("QIIII")  # offset, size, token, dmabuf id, flags
+
+
+class DevmemRx:
+    """A devmem TCP receiver on `pair.local`: header split on, RSS kept off
+    queue `queue`, an ntuple rule steering TCP port `port` to it, a udmabuf of
+    `pages` pages bound to it, and a listening socket. Everything is undone
+    at test cleanup."""
+
+    def __init__(self, pair, port, queue=2, pages=1024):
+        self.pair, self.port, self.queue = pair, port, queue
+        ifname, ifindex = pair.ifname, pair.local.ifindex()
+        pair.local.set_dma(True)
+        set_hds(ifindex)
+        sh(f"ethtool -X {ifname} equal {queue}")
+        defer(sh, f"ethtool -X {ifname} default", False)
+        out = sh(f"ethtool -N {ifname} flow-type tcp6 dst-ip {pair.V6[0]} "
+                 f"dst-port {port} action {queue}")
+        rule = int(out.split("ID")[-1].strip().rstrip("."))
+        defer(sh, f"ethtool -N {ifname} delete {rule}", False)
+        self.fd = udmabuf(pages)
+        defer(os.close, self.fd)
+        self.size = pages * PAGE_SIZE
+        import mmap
+        self.mem = mmap.mmap(self.fd, self.size)
+        defer(self.mem.close)
+        self.nl = netdev_nl()
+        defer(self.close_binding)
+        self.id = bind_rx(self.nl, ifindex, self.fd, [queue])["id"]
+        self.pools = [p["id"] for p in page_pools(self.nl, ifindex)
+                      if p.get("dmabuf") == self.id]
+        self.lsock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        defer(self.lsock.close)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((pair.V6[0], port))
+        self.lsock.listen(1)
+        self.conn = None
+
+    def close_binding(self):
+        if self.nl is not None:
+            self.nl.close()
+            self.nl = None
+
+    def accept(self, timeout=30):
+        self.lsock.settimeout(timeout)
+        self.conn, _ = self.lsock.accept()
+        self.conn.settimeout(timeout)
+        defer(self.conn.close)
+        return self.conn
+
+    def recv(self, bufsize=65536):
+        """One recvmsg(MSG_SOCK_DEVMEM): (payload bytes in order, tokens,
+        linear byte count); payload b"" at EOF."""
+        data, anc, _, _ = self.conn.recvmsg(bufsize, 4096, MSG_SOCK_DEVMEM)
+        out, tokens, linear, pos = [], [], 0, 0
+        for level, typ, c in anc:
+            if level != socket.SOL_SOCKET:
+                continue
+            off, size, token, dmabuf_id, _ = DMABUF_CMSG.unpack(c[:DMABUF_CMSG.size])
+            if typ == SCM_DEVMEM_DMABUF:
+                assert dmabuf_id == self.id, f"frag from dma-buf {dmabuf_id}"
+                out.append(self.mem[off:off + size])
+                tokens.append(token)
+            elif typ == SCM_DEVMEM_LINEAR:
+                out.append(data[pos:pos + size])
+                pos += size
+                linear += size
+        return b"".join(out), tokens, linear
+
+    def dontneed(self, tokens):
+        """Give frags back; returns how many the kernel freed."""
+        freed = 0
+        for i in range(0, len(tokens), 128):
+            arr = b"".join(struct.pack("II", t, 1) for t in tokens[i:i + 128])
+            freed += _setsockopt_ret(self.conn.fileno(), socket.SOL_SOCKET,
+                                     SO_DEVMEM_DONTNEED, arr)
+        return freed
+
+    def leftovers(self):
+        """What must be gone once the binding is released: the dma-buf's
+        attachments, and inflight buffers in the pools that used it."""
+        nl = netdev_nl()
+        try:
+            pools = {p["id"]: p for p in nl.page_pool_get({}, dump=True)}
+        finally:
+            nl.close()
+        inflight = {i: pools[i].get("inflight", 0) for i in self.pools
+                    if i in pools and pools[i].get("inflight", 0)}
+        return dmabuf_attachments(self.fd), inflight
+
+
+def _setsockopt_ret(fd, level, opt, buf):
+    """setsockopt whose return value matters (SO_DEVMEM_DONTNEED returns the
+    number of frags freed), unlike socket.setsockopt's."""
+    b = ctypes.create_string_buffer(buf, len(buf))
+    r = _libc.setsockopt(fd, level, opt, b, len(buf))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def remote_send(pair, port, nbytes, src="/dev/zero"):
+    """Start socat in the remote netns sending nbytes of `src` to the local
+    port; returns the Popen."""
+    cmd = (f"ip netns exec {pair.REMOTE_NS} sh -c 'head -c {nbytes} {src} | "
+           f"socat -u - TCP6:[{pair.V6[0]}]:{port},bind=[{pair.V6[1]}]'")
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    defer(_reap, p)
+    return p
+
+
+def _reap(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def kick_rx_softirq_on_every_cpu():
+    """Run NET_RX on every CPU with one loopback datagram each.
+
+    TCP frees a received skb on the CPU that allocated it: from another CPU
+    it goes on that CPU's defer list, flushed the next time NET_RX runs there.
+    On an idle VM that can be never, and buffers parked there still count as
+    in flight for their page pool. A real host flushes them with its next
+    packet; this is that packet."""
+    cpus = os.sched_getaffinity(0)
+    try:
+        for cpu in cpus:
+            os.sched_setaffinity(0, {cpu})
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                s.settimeout(2)
+                s.sendto(b"x", s.getsockname())
+                s.recv(1)
+    finally:
+        os.sched_setaffinity(0, cpus)
