@@ -79,12 +79,19 @@ def stream_lands_in_dmabuf_intact():
     assert_released(rx)
 
 
+def streaming(port, nbytes=64 << 20):
+    """A bound receiver on `port` with a connected sender of nbytes from the
+    remote namespace; returns (pair, receiver, sender)."""
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, port)
+    sender = remote_send(pair, port, nbytes)
+    rx.accept()
+    return pair, rx, sender
+
+
 @test
 def unbind_while_traffic_flows():
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5302)
-    sender = remote_send(pair, 5302, 64 << 20)
-    rx.accept()
+    _, rx, sender = streaming(5302)
     data, _ = receive(rx, 1 << 20)
     assert len(data) >= 1 << 20, f"only {len(data)} bytes before unbind"
     # The sender is still going (64 MiB, flow-controlled by us).
@@ -97,10 +104,7 @@ def unbind_while_traffic_flows():
 
 @test
 def delete_device_while_queue_bound():
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5303)
-    sender = remote_send(pair, 5303, 64 << 20)
-    rx.accept()
+    pair, rx, sender = streaming(5303)
     _, held = receive(rx, 256 << 10, give_back=False)
     assert held, "no frags held before the delete"
     pair.local.delete()
@@ -112,10 +116,7 @@ def delete_device_while_queue_bound():
 
 @test
 def close_socket_with_tokens_outstanding():
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5304)
-    remote_send(pair, 5304, 64 << 20)
-    rx.accept()
+    _, rx, _ = streaming(5304)
     # Every packet takes at least one buffer: hold well under the 1024.
     _, held = receive(rx, 256 << 10, give_back=False)
     assert len(held) > 16, f"only {len(held)} frags held"
