@@ -108,8 +108,10 @@ def main():
     stats.stop.set()
     stats.join()
 
-    tail = "\n".join(out.strip().splitlines()[-6:])
-    print(tail)
+    # ncdevmem's summary, without its per-frag chatter.
+    noise = ("Validated buffer", "received frag", "recvmsg ret", "total_received")
+    summary = [l for l in out.strip().splitlines() if not l.startswith(noise)]
+    print("\n".join(summary[-6:]))
     if sender.returncode:
         say(f"sender failed ({sender.returncode}): {sender.stderr.strip()}")
     received = [int(x) for x in re.findall(r"total_received=(\d+)", out)]

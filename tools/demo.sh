@@ -11,6 +11,16 @@ flavors=${*:-rust}
 results=${DEVMEM_RESULTS:-$DEVMEM_CACHE/results}
 rc=0
 
+# Print the lines of $R/out.log not shown yet.
+follow() {
+	local n
+	n=$(wc -l <"$R/out.log" 2>/dev/null) || return 0
+	if [ "$n" -gt "$shown" ]; then
+		sed -n "$((shown + 1)),${n}p" "$R/out.log"
+		shown=$n
+	fi
+}
+
 "$DEVMEM_ROOT/tools/setup.sh"
 tree=$("$DEVMEM_ROOT/tools/prepare-tree.sh")
 for flavor in $flavors; do
@@ -18,19 +28,20 @@ for flavor in $flavors; do
 	tools=$("$DEVMEM_ROOT/tools/build-selftest-tools.sh" "$build")
 	R=$results/demo-$flavor
 	say "demo[$flavor]: booting (TCG) and streaming ${DEMO_MIB:-256} MiB"
-	# The guest's output reaches us only through the rwdir: follow it.
-	mkdir -p "$R"
-	: >"$R/demo.log"
-	tail -n +1 -F "$R/demo.log" 2>/dev/null &
-	follow=$!
+	# The guest's output reaches us only through the rwdir's out.log, which
+	# vm-run.sh creates afresh (so tail -F loses it): poll it while the VM runs.
 	VM_RODIRS="$tree $VENV $tools" "$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "$build" "$R" \
-		env DEVMEM_TREE="$tree" DEVMEM_PY="$VENV/bin/python" \
-		DEVMEM_TOOLS="$tools" DEVMEM_OUT="$R" DEMO_MIB="${DEMO_MIB:-256}" \
-		sh -c "PATH=/usr/sbin:/sbin:\$PATH \"$VENV/bin/python\" -u \
-			\"$DEVMEM_ROOT/selftests/demo.py\" >\"$R/demo.log\" 2>&1" || rc=1
-	sleep 1
-	kill "$follow" 2>/dev/null || true
-	wait "$follow" 2>/dev/null || true
+		env DEVMEM_TREE="$tree" DEVMEM_TOOLS="$tools" DEVMEM_OUT="$R" \
+		DEMO_MIB="${DEMO_MIB:-256}" PATH="/usr/sbin:/sbin:/usr/bin:/bin" \
+		"$VENV/bin/python" -u "$DEVMEM_ROOT/selftests/demo.py" &
+	vm=$!
+	shown=0
+	while kill -0 "$vm" 2>/dev/null; do
+		follow
+		sleep 2
+	done
+	wait "$vm" || rc=1
+	follow
 	if read -r verdict mib secs _ <"$R/demo.result" 2>/dev/null && [ "$verdict" = ok ]; then
 		say "demo[$flavor]: ok, $mib MiB in $secs s"
 	else
