@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """The demo: devmem TCP between two netdevsim ports in two network
-namespaces. Upstream ncdevmem binds a udmabuf to RX queue 2 of the local port
-(header split on, RSS kept off the queue, a 5-tuple rule steering the flow to
-it) and validates every byte it receives; the remote namespace streams
-DEMO_MIB MiB (default 256) of its 7-byte line pattern with socat.
+namespaces. Upstream ncdevmem binds a udmabuf to RX queue 3 of 4 on the
+local port (header split on, RSS kept off the queue, a 5-tuple rule steering
+the flow to it) and validates every byte it receives; the remote namespace
+streams DEMO_MIB MiB (default 256) of its 7-byte line pattern with socat.
 
 Prints throughput and the bound pool's recycling counters (PAGE_POOL_STATS),
 and exits non-zero unless ncdevmem validated the whole stream.
@@ -108,10 +108,11 @@ def main():
     stats.stop.set()
     stats.join()
 
-    # ncdevmem's summary, without its per-frag chatter.
-    noise = ("Validated buffer", "received frag", "recvmsg ret", "total_received")
-    summary = [l for l in out.strip().splitlines() if not l.startswith(noise)]
-    print("\n".join(summary[-6:]))
+    # ncdevmem's own messages and the commands it ran, without its per-frag
+    # chatter (whose lines its stdout and stderr interleave mid-line).
+    keep = ("ncdevmem", "Running:", "Failed")
+    summary = [l for l in out.strip().splitlines() if l.startswith(keep)]
+    print("\n".join(summary[-8:]))
     if sender.returncode:
         say(f"sender failed ({sender.returncode}): {sender.stderr.strip()}")
     received = [int(x) for x in re.findall(r"total_received=(\d+)", out)]

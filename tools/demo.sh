@@ -14,7 +14,7 @@ rc=0
 # Print the lines of $R/out.log not shown yet.
 follow() {
 	local n
-	n=$(wc -l <"$R/out.log" 2>/dev/null) || return 0
+	n=$(wc -l 2>/dev/null <"$R/out.log") || return 0
 	if [ "$n" -gt "$shown" ]; then
 		sed -n "$((shown + 1)),${n}p" "$R/out.log"
 		shown=$n
@@ -30,6 +30,7 @@ for flavor in $flavors; do
 	say "demo[$flavor]: booting (TCG) and streaming ${DEMO_MIB:-256} MiB"
 	# The guest's output reaches us only through the rwdir's out.log, which
 	# vm-run.sh creates afresh (so tail -F loses it): poll it while the VM runs.
+	rm -rf "$R" # not the last run's log
 	VM_RODIRS="$tree $VENV $tools" "$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "$build" "$R" \
 		env DEVMEM_TREE="$tree" DEVMEM_TOOLS="$tools" DEVMEM_OUT="$R" \
 		DEMO_MIB="${DEMO_MIB:-256}" PATH="/usr/sbin:/sbin:/usr/bin:/bin" \
