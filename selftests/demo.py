@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import NsimPair, cleanup_all, netdev_nl  # noqa: E402
+from devmem import NsimPair, cleanup_all, netdev_nl, tcp_listening  # noqa: E402
 
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
 MIB = int(os.environ.get("DEMO_MIB", "256"))
@@ -31,13 +31,6 @@ STATS = ("alloc-fast", "alloc-slow", "alloc-refill", "recycle-cached",
 
 def say(msg):
     print(f"demo: {msg}", flush=True)
-
-
-def listening(port):
-    with open("/proc/net/tcp6") as fh:
-        next(fh)
-        return any(int(l.split()[1].rsplit(":", 1)[1], 16) == port and
-                   l.split()[3] == "0A" for l in fh)
 
 
 class PoolStats(threading.Thread):
@@ -78,7 +71,7 @@ def main():
     srv = subprocess.Popen([NCDEVMEM, "-l", "-f", pair.ifname, "-s", pair.V6[0],
                             "-p", str(PORT), "-c", pair.V6[1], "-v", "7"],
                            stdout=log, stderr=subprocess.STDOUT)
-    while not listening(PORT):
+    while not tcp_listening(PORT):
         if srv.poll() is not None or time.monotonic() - t0 > 60:
             log.seek(0)
             print(log.read()[-3000:])

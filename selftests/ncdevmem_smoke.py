@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (NsimPair, defer, eq, netdev_nl, queue_dmabuf,  # noqa: E402
-                    run_tests, set_hds, test, metric)
+                    run_tests, set_hds, tcp_listening, test, metric)
 
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
 
@@ -60,18 +60,6 @@ def server_fails_cleanly_without_dma():
         "no bind failure reported"
 
 
-def listening(port):
-    """Is anything listening on TCP port `port` (v4 or v6)?"""
-    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(f) as fh:
-            next(fh)
-            for line in fh:
-                parts = line.split()
-                if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "0A":
-                    return True
-    return False
-
-
 def start_server(pair, port):
     """Start an ncdevmem server on queue 1; return (process, seconds until
     its port listened, or None if it exited first)."""
@@ -79,9 +67,9 @@ def start_server(pair, port):
     p = subprocess.Popen([NCDEVMEM, "-l", "-f", pair.ifname, "-s", pair.V6[0],
                           "-p", str(port), "-t", "1", "-q", "1", "-n"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    while not listening(port) and p.poll() is None and time.monotonic() - t0 < 60:
+    while not tcp_listening(port) and p.poll() is None and time.monotonic() - t0 < 60:
         time.sleep(0.02)
-    return p, (time.monotonic() - t0 if listening(port) else None)
+    return p, (time.monotonic() - t0 if tcp_listening(port) else None)
 
 
 @test

@@ -69,11 +69,19 @@ for flavor in $FLAVORS; do
 	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts"
 	if [ "$flavor" = rust ]; then
-		lint=$("$DEVMEM_ROOT/tools/lint-rust.sh" "$build" || true)
+		lint_rc=0
+		lint=$("$DEVMEM_ROOT/tools/lint-rust.sh" "$build") || lint_rc=$?
 		echo "$lint"
 		# grep -c exits 1 on no match, which set -e would take for an error.
-		p=$((p + $(grep -c '^PASS' <<<"$lint" || true)))
-		f=$((f + $(grep -c '^FAIL' <<<"$lint" || true)))
+		lint_pass=$(grep -c '^PASS' <<<"$lint" || true)
+		lint_fail=$(grep -c '^FAIL' <<<"$lint" || true)
+		# A lint script that dies before reporting must not vanish from the count.
+		if [ "$lint_rc" -ne 0 ] && [ "$lint_fail" -eq 0 ]; then
+			echo "FAIL rust:lint  (tools/lint-rust.sh exited $lint_rc without a verdict)"
+			lint_fail=1
+		fi
+		p=$((p + lint_pass))
+		f=$((f + lint_fail))
 	fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))

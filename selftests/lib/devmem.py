@@ -178,6 +178,18 @@ def wait_for(cond, what, timeout=5.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def tcp_listening(port):
+    """Is anything listening on TCP port `port` (v4 or v6)?"""
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(f) as fh:
+            next(fh)
+            for line in fh:
+                parts = line.split()
+                if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "0A":
+                    return True
+    return False
+
+
 def sh(cmd, check=True):
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     if check and r.returncode:
