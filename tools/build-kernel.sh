@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the VM kernel for one flavor out of tree and print the build dir.
 #   tools/build-kernel.sh c|rust
-# The build dir is keyed on the prepared tree; kbuild itself rebuilds what
-# changed inside it. The config is regenerated whenever a fragment changes and
+# The build dir belongs to the tree's path, which does not change with the
+# series; kbuild itself rebuilds what changed inside it. The config is regenerated whenever a fragment changes and
 # every symbol a fragment names is asserted afterwards.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -22,6 +22,21 @@ for old in "$DEVMEM_CACHE/build/$flavor"-*; do
 done
 
 kmake() { make -C "$tree" O="$out" BINDGEN="$BINDGEN" -j"$JOBS" "$@"; }
+
+# A flavor differs from another by a few symbols: start from another
+# flavor's finished build of the same tree, and let kbuild rebuild what the
+# config change touches, instead of building everything again. A real copy:
+# hard links would let the compiler overwrite the other flavor's objects.
+if [ ! -f "$out/arch/x86/boot/bzImage" ]; then
+	for other in "$DEVMEM_CACHE/build/"*-"$(basename "$tree")"; do
+		[ "$other" != "$out" ] && [ -f "$other/arch/x86/boot/bzImage" ] || continue
+		say "kernel[$flavor]: starting from $(basename "$other")'s build (incremental)"
+		rm -rf "$out"
+		cp -a "$other" "$out"
+		rm -f "$out/.devmem-config-key" "$out/build.log" "$out/clippy.log"
+		break
+	done
+fi
 
 # Assert that every option a fragment sets (or unsets) survived olddefconfig.
 check_config() {
@@ -47,7 +62,9 @@ check_config() {
 	return $bad
 }
 
-cfg_key=$(content_key "$frag_common" "$frag_flavor" "$tree")
+# The tree's path is fixed; its series (which may change Kconfig) is in
+# .devmem-key, or the user's tree (KSRC) is taken as it is.
+cfg_key=$(content_key "$frag_common" "$frag_flavor" "$tree" "$tree/.devmem-key")
 if [ "$(cat "$out/.devmem-config-key" 2>/dev/null)" != "$cfg_key" ]; then
 	say "kernel[$flavor]: configuring (tinyconfig + fragments)"
 	kmake rustavailable >/dev/null || die "make rustavailable failed: run tools/setup.sh"

@@ -2,9 +2,11 @@
 # Unpack linux-source-7.2, apply patches/ in order and graft this repository at
 # net/core/devmem_rust. Prints the tree's path.
 #
-# The tree is keyed on the kernel package and the patch series: a changed patch
-# gives a new tree, never a stale one. The graft is a symlink, refreshed on every
-# call, so edits to the component are always seen by the build.
+# The tree lives at one path and records the key of the kernel package and
+# patch series it holds: a changed patch re-prepares it, never leaving it
+# stale, and only files whose content changed get a new mtime, so builds stay
+# incremental. The graft is a symlink, refreshed on every call, so edits to the
+# component are always seen by the build.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -33,10 +35,13 @@ fi
 shopt -s nullglob
 patches=("$DEVMEM_ROOT"/patches/*.patch)
 key=$(content_key "$deb" "${patches[@]}")
-tree=$DEVMEM_CACHE/src/linux-$KVER-$key
-if [ ! -f "$tree/.prepared" ]; then
-	say "tree: preparing $tree (${#patches[@]} patches)"
-	rm -rf "$tree" "$tree.tmp"
+# One tree at a fixed path, whatever the series: kbuild's command lines name
+# it, so a build dir survives a change of the series and rebuilds only what
+# the change touched. The key of the series it holds is in .devmem-key.
+tree=$DEVMEM_CACHE/src/linux-$KVER
+if [ "$(cat "$tree/.devmem-key" 2>/dev/null)" != "$key" ]; then
+	say "tree: preparing $tree (${#patches[@]} patches, series $key)"
+	rm -rf "$tree.tmp"
 	# Hard links are safe: patch(1) replaces files rather than writing in place.
 	cp -al "$pristine" "$tree.tmp"
 	rm -f "$tree.tmp/.unpacked"
@@ -45,8 +50,21 @@ if [ ! -f "$tree/.prepared" ]; then
 		patch -d "$tree.tmp" -p1 -s -N --no-backup-if-mismatch <"$p" ||
 			die "$(basename "$p") does not apply"
 	done
-	touch "$tree.tmp/.prepared"
-	mv "$tree.tmp" "$tree"
+	if [ -d "$tree" ]; then
+		# Bring the tree to the new series by content: a file whose bytes
+		# differ is replaced and gets a new mtime (no -t), so kbuild rebuilds
+		# what depends on it; identical files keep theirs. The key goes
+		# first, so an interrupted sync is redone.
+		rm -f "$tree/.devmem-key"
+		rsync -rlpD --checksum --delete --exclude=/net/core/devmem_rust \
+			"$tree.tmp/" "$tree/"
+		rm -rf "$tree.tmp"
+	else
+		mv "$tree.tmp" "$tree"
+	fi
+	echo "$key" >"$tree/.devmem-key"
 fi
+# Trees of the earlier layout, one per series.
+rm -rf "$DEVMEM_CACHE/src/linux-$KVER"-*
 ln -sfn "$DEVMEM_ROOT" "$tree/net/core/devmem_rust"
 echo "$tree"
