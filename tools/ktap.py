@@ -80,9 +80,17 @@ def main():
     results = []
     for tap in sorted(glob.glob(os.path.join(rdir, "*.tap"))):
         suite = os.path.basename(tap)[:-4]
-        got = list(parse_tap(open(tap, errors="replace"), suite))
+        lines = open(tap, errors="replace").readlines()
+        got = list(parse_tap(lines, suite))
         if not got:
             got = [(f"{suite}.ran", "FAIL", "no KTAP results")]
+        # A suite that died half way (a kernel Oops kills the process) has
+        # fewer results than its plan: the missing ones are a failure too.
+        plan = next((int(m.group(1)) for m in
+                     (re.match(r"^1\.\.(\d+)\s*$", ln) for ln in lines) if m), None)
+        if plan is not None and len(got) < plan:
+            got.append((f"{suite}.complete", "FAIL",
+                        f"{plan - len(got)} of {plan} planned tests never reported"))
         results += got
     dmesg = os.path.join(rdir, "dmesg")
     kunit = []

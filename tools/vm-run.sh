@@ -34,7 +34,10 @@ done
 # Poison freed slab objects and check redzones and poison on allocation, so a
 # use-after-free faults or is reported at once instead of reading stale but
 # plausible memory (SLUB_DEBUG is built in, but off until asked for).
-VM_APPEND=${VM_APPEND-slub_debug=FZP}
+# DMA API misuse is reported for netdevsim, the device devmem maps for here;
+# udmabuf maps huge-page segments for its own misc device, which declares no
+# segment limit, and would be reported on every CPU-access sync.
+VM_APPEND=${VM_APPEND-slub_debug=FZP dma_debug_driver=netdevsim}
 
 # vng never returns if the guest cannot power off (no ACPI), hence the hard
 # timeout; stdin is closed as in CI.
