@@ -48,6 +48,28 @@ harness_check() {
 	summary+=("harness: $p passed, $f failed")
 }
 
+# Runs a lint script that prints PASS/FAIL lines; sets lint_pass, lint_fail.
+# A script that dies before reporting must not vanish from the count.
+run_lint() {
+	local name=$1 out rc=0
+	shift
+	out=$("$@") || rc=$?
+	echo "$out"
+	# grep -c exits 1 on no match, which set -e would take for an error.
+	lint_pass=$(grep -c '^PASS' <<<"$out" || true)
+	lint_fail=$(grep -c '^FAIL' <<<"$out" || true)
+	if [ "$rc" -ne 0 ] && [ "$lint_fail" -eq 0 ]; then
+		echo "FAIL $name  ($(basename "$1") exited $rc without a verdict)"
+		lint_fail=1
+	fi
+}
+
+# checkpatch.pl --strict on each patch of the series (a test per patch).
+run_lint series:checkpatch "$DEVMEM_ROOT/tools/lint-series.sh" "$tree"
+total_pass=$((total_pass + lint_pass))
+total_fail=$((total_fail + lint_fail))
+summary+=("series: $lint_pass passed, $lint_fail failed")
+
 first=1
 for flavor in $FLAVORS; do
 	build=$("$DEVMEM_ROOT/tools/build-kernel.sh" "$flavor")
@@ -69,17 +91,7 @@ for flavor in $FLAVORS; do
 	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts"
 	if [ "$flavor" = rust ]; then
-		lint_rc=0
-		lint=$("$DEVMEM_ROOT/tools/lint-rust.sh" "$build") || lint_rc=$?
-		echo "$lint"
-		# grep -c exits 1 on no match, which set -e would take for an error.
-		lint_pass=$(grep -c '^PASS' <<<"$lint" || true)
-		lint_fail=$(grep -c '^FAIL' <<<"$lint" || true)
-		# A lint script that dies before reporting must not vanish from the count.
-		if [ "$lint_rc" -ne 0 ] && [ "$lint_fail" -eq 0 ]; then
-			echo "FAIL rust:lint  (tools/lint-rust.sh exited $lint_rc without a verdict)"
-			lint_fail=1
-		fi
+		run_lint rust:lint "$DEVMEM_ROOT/tools/lint-rust.sh" "$build"
 		p=$((p + lint_pass))
 		f=$((f + lint_fail))
 	fi
