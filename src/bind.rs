@@ -2,19 +2,20 @@
 
 //! Binding a dma-buf, attaching it to RX queues, and unbinding it.
 
-use crate::binding::{Binding, RawBinding};
-use crate::dma_buf::{Direction, DmaBuf};
+use crate::abstractions::dma_buf::{Direction, DmaBuf};
+use crate::abstractions::net::{eopnotsupp, synchronize_net, Extack, NetDevice, NlSock};
+use crate::binding::{Binding, OwnedBinding, RawBinding};
 use crate::genpool::OwnedChunkPool;
-use crate::net::{eopnotsupp, synchronize_net, Extack, MpParams, NetDevice, NlSock, RxQueue};
+use crate::ids;
 use crate::netmem::NIOV_SIZE;
-use crate::{ids, provider};
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*};
 
 /// Binds the dma-buf `fd` to `dev` for DMA by `dma_dev` in direction `dir`.
 ///
-/// The binding is added to `sock`'s list and holds one reference, dropped by
-/// [`unbind`]. Errors and their extack messages are those of the C provider.
+/// The binding is linked on `sock`'s list, which keeps its initial reference
+/// until [`unbind`]; the returned pointer is that reference, for C. Errors
+/// and their extack messages are those of the C provider.
 pub(crate) fn bind(
     dev: &NetDevice,
     vdev: *mut c_void,
@@ -23,7 +24,7 @@ pub(crate) fn bind(
     fd: u32,
     sock: &NlSock,
     extack: &Extack,
-) -> Result<&'static Binding> {
+) -> Result<*mut bindings::net_devmem_dmabuf_binding> {
     let Some(dma_dev) = dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
@@ -67,7 +68,7 @@ pub(crate) fn bind(
             for (i, niov) in niovs.enumerate() {
                 // A TX dma-buf's segments cover its size exactly, so the
                 // index stays within the page count; a longer mapping fails.
-                *v.get_mut(first + i).ok_or(EINVAL)? = niov.as_raw();
+                *v.get_mut(first + i).ok_or(EINVAL)? = niov;
             }
         }
         virt += len;
@@ -83,31 +84,26 @@ pub(crate) fn bind(
     binding.set_dmabuf(dmabuf);
     ids::insert(&mut binding)?;
 
-    let binding = binding.publish();
-    binding.link(sock);
-    Ok(binding)
+    Ok(binding.publish().link(sock))
 }
 
 /// Unbinds: hides the binding from lookups, waits for lookups in flight,
-/// unlinks it from its socket, closes every bound queue, and drops the
-/// socket's reference. The binding is freed once page pools and `net_iov`s
-/// still using it let go.
+/// closes every bound queue of `dev`, and drops the socket's reference. The
+/// binding is freed once page pools and `net_iov`s still using it let go.
 ///
-/// The caller holds the socket's lock and, if the device is still there,
-/// the device's instance lock.
-pub(crate) fn unbind(binding: &Binding) {
+/// `dev` is the binding's device, locked by the caller, or `None` once the
+/// binding let go of it (then no queue is bound any more).
+pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
     ids::remove(binding.id());
     synchronize_net();
-    binding.unlink();
 
-    let params = MpParams::new(binding.as_raw(), &provider::DMABUF_DEVMEM_OPS);
-    for (_, rxq) in binding.rxqs() {
-        let Some(dev) = binding.bound_dev() else {
-            break;
-        };
-        dev.mp_close_rxq(rxq.index(), &params);
+    if let Some(dev) = dev {
+        let params = binding.mp_params();
+        for (_, rxq) in binding.rxqs() {
+            dev.mp_close_rxq(rxq.index(), &params);
+        }
     }
-    binding.kill();
+    drop(binding);
 }
 
 /// Installs `binding` on RX queue `idx` of `dev` and records the queue.
@@ -119,10 +115,12 @@ pub(crate) fn bind_to_queue(
     binding: &Binding,
     extack: &Extack,
 ) -> Result {
-    let params = MpParams::new(binding.as_raw(), &provider::DMABUF_DEVMEM_OPS);
+    let params = binding.mp_params();
     dev.mp_open_rxq(idx, &params, extack)?;
-    let rxq: RxQueue = dev.rx_queue(idx);
-    binding
-        .add_rxq(rxq)
-        .inspect_err(|_| dev.mp_close_rxq(idx, &params))
+    // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
+    let recorded = dev
+        .rx_queue(idx)
+        .ok_or(EINVAL)
+        .and_then(|rxq| binding.add_rxq(rxq));
+    recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
 }

@@ -4,25 +4,43 @@
 //! `struct net_devmem_dmabuf_binding`: TCP, `dev.c` and `netdev-genl.c` read
 //! its fields (`id`, `dev`, `lock`, `list`, `ref`) through `devmem.h`.
 //!
-//! [`RawBinding`] owns one while it is built and after its last reference is
-//! gone; dropping it releases whatever it holds, in the reverse order of
-//! acquisition. [`Binding`] is the shared view used while references exist.
+//! Three types carry its lifetime rules:
+//! - [`RawBinding`] owns one while it is built and after its last reference
+//!   is gone; dropping it releases whatever it holds, in the reverse order of
+//!   acquisition.
+//! - [`Binding`] is the published object, reference counted by its
+//!   `percpu_ref` (`AlwaysRefCounted`): an [`ARef<Binding>`] is a reference
+//!   (a page pool's, an skb's, a TX lookup's), and `&Binding` is only ever a
+//!   borrow within a span some reference covers.
+//! - [`OwnedBinding`] is the initial reference, which the netlink socket
+//!   holds from bind to unbind. It is not `Clone`; dropping it kills the
+//!   count, so the last of the other references frees the binding.
 //!
 //! C header: [`net/core/devmem.h`](srctree/net/core/devmem.h)
 
-use crate::dma_buf::{Attachment, Direction, DmaBuf, Mapping};
+use crate::abstractions::alloc::{kbox_pin_init_on, node};
+use crate::abstractions::dma_buf::{Attachment, Direction, DmaBuf, Mapping};
+use crate::abstractions::net::{MpParams, NetDevice, NlSock, RxQueue};
 use crate::genpool::{ChunkPool, OwnedChunkPool};
-use crate::net::{NetDevice, NlSock, RxQueue};
-use crate::netmem::NetIov;
-use core::ptr::NonNull;
-use kernel::{alloc::KVVec, bindings, error::to_result, prelude::*, types::Opaque};
+use crate::netmem::{NetIov, NIOV_SIZE};
+use core::{ops::Deref, pin::Pin, ptr::NonNull};
+use kernel::{
+    alloc::KVVec,
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    sync::rcu,
+    types::Opaque,
+};
 
-/// A live binding.
+/// A published binding.
 ///
 /// # Invariants
 ///
-/// The wrapped structure was fully set up by [`RawBinding::publish`] and its
-/// reference count has not dropped to zero while a `&Binding` exists.
+/// The wrapped structure was fully set up by [`RawBinding`] and published by
+/// [`RawBinding::publish`]; it is freed only after its reference count drops
+/// to zero.
 #[repr(transparent)]
 pub(crate) struct Binding(Opaque<bindings::net_devmem_dmabuf_binding>);
 
@@ -33,21 +51,63 @@ unsafe impl Sync for Binding {}
 // SAFETY: see `Sync`; nothing in it is tied to a thread.
 unsafe impl Send for Binding {}
 
+// SAFETY: the binding is freed only after its `percpu_ref` drops to zero
+// (`binding_release` schedules the free), so each increment keeps it alive
+// until the matching decrement; every published binding is counted.
+unsafe impl AlwaysRefCounted for Binding {
+    fn inc_ref(&self) {
+        // SAFETY: `&self` proves a reference is held, so the count is above
+        // zero and `percpu_ref_get` may add one.
+        unsafe { bindings::percpu_ref_get(self.ref_ptr()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns the reference being dropped, so the
+        // binding is alive until this put.
+        unsafe { bindings::percpu_ref_put(obj.as_ref().ref_ptr()) };
+    }
+}
+
 impl Binding {
-    /// Wraps a binding pointer.
+    /// Borrows a binding.
     ///
     /// # Safety
     ///
-    /// `ptr` must be a binding published by this provider that stays alive
-    /// for `'a` (the caller holds a reference, or runs where one is held).
+    /// `ptr` must be a published binding on which a reference is held for
+    /// all of `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_devmem_dmabuf_binding) -> &'a Self {
         // SAFETY: transparent wrapper over `Opaque`; liveness per the caller.
         unsafe { &*ptr.cast() }
     }
 
+    /// Takes a reference on a binding found in an RCU-protected table,
+    /// unless its count already dropped to zero.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a published binding that is not freed before the RCU
+    /// read-side section `_rcu` ends (it was reachable from a table that
+    /// unbind clears before waiting for a grace period).
+    pub(crate) unsafe fn try_get(
+        ptr: NonNull<bindings::net_devmem_dmabuf_binding>,
+        _rcu: &rcu::Guard,
+    ) -> Option<ARef<Self>> {
+        let binding = ptr.cast::<Self>();
+        // SAFETY: the memory is valid for the RCU section (caller), and the
+        // count was initialised before publication.
+        let got = unsafe { bindings::percpu_ref_tryget(binding.as_ref().ref_ptr()) };
+        // SAFETY: `tryget` just took the reference the `ARef` now owns.
+        got.then(|| unsafe { ARef::from_raw(binding) })
+    }
+
     /// The raw pointer.
     pub(crate) fn as_raw(&self) -> *mut bindings::net_devmem_dmabuf_binding {
         self.0.get()
+    }
+
+    fn ref_ptr(&self) -> *mut bindings::percpu_ref {
+        // SAFETY: in bounds of the binding, which is alive (type invariant).
+        unsafe { &raw mut (*self.as_raw()).ref_ }
     }
 
     /// The binding's netlink ID.
@@ -56,21 +116,15 @@ impl Binding {
         unsafe { (*self.as_raw()).id }
     }
 
-    /// The device that does the DMA, or null once its last queue is gone.
+    /// The device that does the DMA, or null once the binding let go of it
+    /// (its last RX queue was uninstalled, or, for TX, it unregistered).
+    ///
+    /// Only compared here: the device may be gone as soon as this returns.
     pub(crate) fn dev(&self) -> *mut bindings::net_device {
         // SAFETY: alive by the type invariant. `dev` is written under `lock`
         // by `clear_dev` and read locklessly by C, hence a volatile read
         // (`READ_ONCE`).
         unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).dev) }
-    }
-
-    /// The device, while the binding still has one. Used by unbind, whose
-    /// caller keeps the device alive and locked.
-    pub(crate) fn bound_dev(&self) -> Option<&NetDevice> {
-        let dev = self.dev();
-        // SAFETY: a non-null `dev` is a registered device: `uninstall`
-        // clears it before the device goes away, and unbind's caller holds it.
-        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
     }
 
     /// The virtual device bind-tx was called on (netkit), only compared.
@@ -79,41 +133,51 @@ impl Binding {
         unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).vdev) }
     }
 
-    /// Forgets the device after its last queue went away, under the
-    /// binding's lock, which the netlink socket's teardown takes to read it.
-    pub(crate) fn clear_dev(&self) {
+    /// Forgets the device if it is `dev`, under the binding's lock, which
+    /// the netlink socket's teardown takes to read it.
+    pub(crate) fn clear_dev(&self, dev: *mut bindings::net_device) {
         let b = self.as_raw();
         // SAFETY: alive by the type invariant; the lock was initialised before
         // publication. `WRITE_ONCE` pairs with lockless readers.
         unsafe {
             bindings::mutex_lock(&raw mut (*b).lock);
-            core::ptr::write_volatile(&raw mut (*b).dev, core::ptr::null_mut());
+            if (*b).dev == dev {
+                core::ptr::write_volatile(&raw mut (*b).dev, core::ptr::null_mut());
+            }
             bindings::mutex_unlock(&raw mut (*b).lock);
         }
     }
 
-    /// Takes a reference unless the count already dropped to zero.
-    pub(crate) fn tryget(&self) -> bool {
-        // SAFETY: the percpu_ref was initialised before publication.
-        unsafe { bindings::percpu_ref_tryget(&raw mut (*self.as_raw()).ref_) }
-    }
-
-    /// Drops a reference. The last one schedules the free.
-    pub(crate) fn put(&self) {
-        // SAFETY: as `tryget`; the caller owns the reference it drops.
-        unsafe { bindings::percpu_ref_put(&raw mut (*self.as_raw()).ref_) }
-    }
-
-    /// Drops the initial reference and switches the count to atomic mode.
-    pub(crate) fn kill(&self) {
-        // SAFETY: as `tryget`; called once, by unbind.
-        unsafe { bindings::percpu_ref_kill(&raw mut (*self.as_raw()).ref_) }
+    /// Unmaps the dma-buf, once the binding let go of its device.
+    ///
+    /// Nothing DMAs into or out of the buffer after that, and with an IOMMU
+    /// the device's translations go with the device, so the mapping must
+    /// not wait for the last reference (a socket or an skb may hold one long
+    /// after). The attachment, and the device reference taken for it, stay
+    /// until the binding is freed, which unmaps only what is still mapped.
+    pub(crate) fn unmap(&self) {
+        let b = self.as_raw();
+        // SAFETY: alive by the type invariant. The binding owns `attachment`
+        // and `sgt` (a mapping of it in `direction`); `sgt` is taken only
+        // under `lock`, here, or by the free path, which runs after every
+        // reference, including the caller's, is gone.
+        let mapping = unsafe {
+            bindings::mutex_lock(&raw mut (*b).lock);
+            let sgt = core::ptr::replace(&raw mut (*b).sgt, core::ptr::null_mut());
+            bindings::mutex_unlock(&raw mut (*b).lock);
+            let dir = Direction::from_raw((*b).direction).unwrap_or(Direction::FromDevice);
+            match (NonNull::new((*b).attachment), NonNull::new(sgt)) {
+                (Some(att), Some(sgt)) => Some(Mapping::from_raw(att, sgt, dir)),
+                _ => None,
+            }
+        };
+        drop(mapping);
     }
 
     /// The genpool of the binding's `net_iov`s.
     pub(crate) fn pool(&self) -> &ChunkPool {
         // SAFETY: the pool is set before publication and freed only with the
-        // binding.
+        // binding, which outlives this borrow.
         unsafe { ChunkPool::from_raw((*self.as_raw()).chunk_pool) }
     }
 
@@ -123,24 +187,30 @@ impl Binding {
         unsafe { (*(*self.as_raw()).dmabuf).size }
     }
 
-    /// The `net_iov` of page `page` of a TX binding's dma-buf, or `None` for an
-    /// RX binding.
-    pub(crate) fn tx_niov(&self, page: usize) -> Option<NetIov> {
-        // SAFETY: `tx_vec` is set before publication (null for RX) and holds
-        // `dmabuf_size() / PAGE_SIZE` entries; the caller checked the bound.
-        unsafe {
-            let vec = (*self.as_raw()).tx_vec;
-            if vec.is_null() {
-                return None;
-            }
-            NetIov::from_raw(*vec.add(page))
-        }
-    }
-
     /// Whether this is a TX binding.
     pub(crate) fn is_tx(&self) -> bool {
         // SAFETY: `tx_vec` does not change after publication.
         unsafe { !(*self.as_raw()).tx_vec.is_null() }
+    }
+
+    /// The `net_iov` of page `page` of a TX binding's dma-buf; `None` for an
+    /// RX binding or a page past the end.
+    pub(crate) fn tx_niov(&self, page: usize) -> Option<NetIov<'_>> {
+        if !self.is_tx() || page >= self.dmabuf_size() / NIOV_SIZE {
+            return None;
+        }
+        // SAFETY: `tx_vec` holds `dmabuf_size() / PAGE_SIZE` entries, each a
+        // `net_iov` of this binding's pool, which lives as long as `self`.
+        unsafe { NetIov::from_raw(*(*self.as_raw()).tx_vec.add(page)) }
+    }
+
+    /// The parameters that install this binding as a queue's provider.
+    pub(crate) fn mp_params(&self) -> MpParams {
+        // SAFETY: the devmem ops take a binding as their private data. A
+        // binding outlives its installations: unbind closes every queue it
+        // is installed on before dropping the socket's reference, and each
+        // page pool holds a reference of its own.
+        unsafe { MpParams::new(self.as_raw().cast(), &crate::provider::DMABUF_DEVMEM_OPS) }
     }
 
     /// Records `rxq` as bound to this binding.
@@ -167,10 +237,8 @@ impl Binding {
     /// so the table may change while they are visited (closing a queue
     /// removes it through `uninstall`).
     pub(crate) fn rxqs(&self) -> impl Iterator<Item = (usize, RxQueue)> + '_ {
-        let xa = {
-            // SAFETY: the table lives as long as the binding.
-            unsafe { &raw mut (*self.as_raw()).bound_rxqs }
-        };
+        // SAFETY: the table lives as long as the binding.
+        let xa = unsafe { &raw mut (*self.as_raw()).bound_rxqs };
         let mut index: usize = 0;
         let mut first = true;
         core::iter::from_fn(move || {
@@ -183,7 +251,8 @@ impl Binding {
                     bindings::xa_find_after(xa, &mut index, usize::MAX, bindings::XA_PRESENT)
                 }
             };
-            // SAFETY: the table holds RX queues of the bound device only.
+            // SAFETY: the table holds RX queues of the bound device, removed
+            // by `uninstall` before the device goes away.
             unsafe { RxQueue::from_raw(entry.cast()) }.map(|q| (index, q))
         })
     }
@@ -197,11 +266,62 @@ impl Binding {
             bindings::xa_empty(xa)
         }
     }
+}
+
+/// The initial reference of a published binding: the netlink socket holds
+/// it, on its list of bindings, from bind until unbind.
+///
+/// Dropping it drops that reference and switches the count to atomic mode
+/// (`percpu_ref_kill`): the binding is freed once the page pools and
+/// `net_iov`s still using it let go.
+///
+/// # Invariants
+///
+/// `self.0` is a published binding whose initial reference this value owns.
+pub(crate) struct OwnedBinding(NonNull<Binding>);
+
+// SAFETY: the reference may be dropped from any thread; `Binding` is `Sync`.
+unsafe impl Send for OwnedBinding {}
+// SAFETY: shared access only gives `&Binding`, which is `Sync`.
+unsafe impl Sync for OwnedBinding {}
+
+impl OwnedBinding {
+    /// Hands the initial reference to C (the socket's list).
+    pub(crate) fn into_raw(self) -> *mut bindings::net_devmem_dmabuf_binding {
+        let ptr = self.0.as_ptr();
+        core::mem::forget(self);
+        ptr.cast()
+    }
+
+    /// Takes back the initial reference from C.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from [`OwnedBinding::into_raw`] and not have been taken
+    /// back yet.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::net_devmem_dmabuf_binding) -> Self {
+        // INVARIANT: per the caller, the initial reference is passed back.
+        Self(NonNull::new(ptr.cast()).expect("binding pointer"))
+    }
+
+    /// Links the binding on `sock`'s list of bindings, where the socket keeps
+    /// this reference.
+    pub(crate) fn link(self, sock: &NlSock) -> *mut bindings::net_devmem_dmabuf_binding {
+        let ptr = self.into_raw();
+        // SAFETY: the node is unlinked (publication just happened) and lives
+        // until `unlink` removes it; `&NlSock` proves the socket is locked.
+        unsafe { sock.add(&raw mut (*ptr).list) };
+        ptr
+    }
 
     /// Unlinks the binding from its netlink socket's list, if it was linked.
-    pub(crate) fn unlink(&self) {
-        // SAFETY: `list` is either all-zero (never linked) or linked on a
-        // socket's list, whose lock the caller (unbind) holds.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock of the socket the binding was linked on.
+    pub(crate) unsafe fn unlink(&self) {
+        // SAFETY: `list` is either all-zero (never linked) or on a socket's
+        // list, whose lock the caller holds.
         unsafe {
             let list = &raw mut (*self.as_raw()).list;
             if !(*list).next.is_null() {
@@ -209,12 +329,23 @@ impl Binding {
             }
         }
     }
+}
 
-    /// Links the binding on `sock`'s list of bindings.
-    pub(crate) fn link(&self, sock: &NlSock) {
-        // SAFETY: the node is unlinked (publication just happened) and lives
-        // until `unlink` removes it.
-        unsafe { sock.add(&raw mut (*self.as_raw()).list) };
+impl Deref for OwnedBinding {
+    type Target = Binding;
+
+    fn deref(&self) -> &Binding {
+        // SAFETY: the initial reference keeps the binding alive while `self`
+        // exists (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for OwnedBinding {
+    fn drop(&mut self) {
+        // SAFETY: this value owns the initial reference (type invariant),
+        // which `percpu_ref_kill` drops; it runs once, here.
+        unsafe { bindings::percpu_ref_kill(self.ref_ptr()) };
     }
 }
 
@@ -222,47 +353,55 @@ impl Binding {
 ///
 /// # Invariants
 ///
-/// `self.0` is a zero-initialised `net_devmem_dmabuf_binding` allocated by
+/// `self.0` is a `net_devmem_dmabuf_binding` allocated and initialised by
 /// [`RawBinding::new`], whose non-null resource fields are owned by it: each
 /// was stored by a `RawBinding` method from the matching owner type.
 pub(crate) struct RawBinding(NonNull<bindings::net_devmem_dmabuf_binding>);
 
 impl RawBinding {
-    /// Allocates a binding for `dev` with its lock, queue table and reference
-    /// count set up; the count's release schedules [`free_work`].
+    /// Allocates a binding for `dev`, on the device's NUMA node, with its
+    /// lock, queue table and reference count initialised in place; the
+    /// count's release schedules [`free_work`].
     pub(crate) fn new(
         dev: &NetDevice,
         vdev: *mut c_void,
         dir: Direction,
         release: bindings::percpu_ref_func_t,
     ) -> Result<Self> {
-        // SAFETY: all-zero is a valid binding: null pointers, an empty list
-        // node, a zeroed (uninitialised but safely exit-able) percpu_ref.
-        let b = KBox::<bindings::net_devmem_dmabuf_binding>::new(
-            unsafe { core::mem::zeroed() },
-            GFP_KERNEL,
-        )?;
-        let raw = Self(NonNull::from(KBox::leak(b)));
-        let b = raw.0.as_ptr();
-        // SAFETY: `b` is ours and valid; the lock class key is static.
-        unsafe {
-            (*b).dev = dev.as_raw();
-            (*b).vdev = vdev;
-            (*b).direction = dir.as_raw();
-            bindings::xa_init_flags(&raw mut (*b).bound_rxqs, bindings::XA_FLAGS_ALLOC);
-            bindings::__mutex_init(
-                &raw mut (*b).lock,
-                c"&binding->lock".as_char_ptr(),
-                kernel::static_lock_class!().as_ptr(),
-            );
-            to_result(bindings::percpu_ref_init(
-                &raw mut (*b).ref_,
-                release,
-                0,
-                bindings::GFP_KERNEL,
-            ))?;
-        }
-        Ok(raw)
+        let dev_raw = dev.as_raw();
+        let init = Opaque::<bindings::net_devmem_dmabuf_binding>::try_ffi_init(
+            move |b: *mut bindings::net_devmem_dmabuf_binding| -> Result {
+                // SAFETY: `b` is valid for writes of one binding and pinned.
+                // All-zero gives null resource pointers and an unlinked list
+                // node; the lock, table and count are then initialised where
+                // they will stay, with a static lock class for the lock.
+                unsafe {
+                    b.write_bytes(0, 1);
+                    (*b).dev = dev_raw;
+                    (*b).vdev = vdev;
+                    (*b).direction = dir.as_raw();
+                    bindings::xa_init_flags(&raw mut (*b).bound_rxqs, bindings::XA_FLAGS_ALLOC);
+                    bindings::__mutex_init(
+                        &raw mut (*b).lock,
+                        c"&binding->lock".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    );
+                    to_result(bindings::percpu_ref_init(
+                        &raw mut (*b).ref_,
+                        release,
+                        0,
+                        bindings::GFP_KERNEL,
+                    ))
+                }
+            },
+        );
+        let boxed: Pin<KBox<Opaque<bindings::net_devmem_dmabuf_binding>>> =
+            kbox_pin_init_on(init, GFP_KERNEL, node(dev.numa_node()))?;
+        // SAFETY: the binding is never moved out of its allocation: only its
+        // address is kept, and `drop` frees it in place.
+        let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
+        // INVARIANT: just initialised; it owns no resource yet.
+        Ok(Self(NonNull::new(ptr.cast()).ok_or(ENOMEM)?))
     }
 
     /// Takes back ownership of a binding whose last reference is gone.
@@ -298,11 +437,12 @@ impl RawBinding {
         unsafe { (*self.ptr()).sgt = map.into_raw().as_ptr() };
     }
 
-    /// Stores the TX page table.
+    /// Stores the TX page table; its length must be the dma-buf's page count.
     pub(crate) fn set_tx_vec(&mut self, vec: KVVec<*mut bindings::net_iov>) {
-        let (ptr, _len, _cap) = vec.into_raw_parts();
-        // SAFETY: `self.0` is ours; the field takes over the array, whose
-        // capacity is the dma-buf's page count (see `drop`).
+        let (ptr, len, cap) = vec.into_raw_parts();
+        // The free path rebuilds the vector from the page count alone.
+        debug_assert_eq!(len, cap);
+        // SAFETY: `self.0` is ours; the field takes over the array.
         unsafe { (*self.ptr()).tx_vec = ptr };
     }
 
@@ -324,13 +464,14 @@ impl RawBinding {
     }
 
     /// Hands the finished binding over to its reference count: from here on
-    /// it is freed by [`free_work`] after the last put.
-    pub(crate) fn publish(self) -> &'static Binding {
+    /// it is freed by [`free_work`] after the last put. Returns the initial
+    /// reference.
+    pub(crate) fn publish(self) -> OwnedBinding {
         let ptr = self.ptr();
         core::mem::forget(self);
-        // SAFETY: fully set up; it stays alive until its count drops to zero,
-        // which only the holders of its references can cause.
-        unsafe { Binding::from_raw(ptr) }
+        // INVARIANT: fully set up; the count starts at one, the reference
+        // returned here.
+        OwnedBinding(NonNull::new(ptr.cast()).expect("binding pointer"))
     }
 }
 
@@ -342,14 +483,15 @@ impl Drop for RawBinding {
     fn drop(&mut self) {
         let b = self.ptr();
         // SAFETY: every non-null field is owned by `self` (type invariant) and
-        // is turned back into its owner type exactly once, here.
+        // is turned back into its owner type exactly once, here; the
+        // structure was allocated by `new` as a `KBox<Opaque<_>>`.
         unsafe {
             if let Some(pool) = NonNull::new((*b).chunk_pool) {
                 drop(OwnedChunkPool::from_raw(pool));
             }
             let dmabuf = NonNull::new((*b).dmabuf);
             if !(*b).tx_vec.is_null() {
-                let pages = dmabuf.map_or(0, |d| (*d.as_ptr()).size / kernel::page::PAGE_SIZE);
+                let pages = dmabuf.map_or(0, |d| (*d.as_ptr()).size / NIOV_SIZE);
                 drop(KVVec::from_raw_parts((*b).tx_vec, pages, pages));
             }
             if let (Some(att), Some(sgt)) = (NonNull::new((*b).attachment), NonNull::new((*b).sgt))
@@ -366,7 +508,9 @@ impl Drop for RawBinding {
             bindings::xa_destroy(&raw mut (*b).bound_rxqs);
             bindings::percpu_ref_exit(&raw mut (*b).ref_);
             bindings::mutex_destroy(&raw mut (*b).lock);
-            drop(KBox::from_raw(b));
+            drop(KBox::from_raw(
+                b.cast::<Opaque<bindings::net_devmem_dmabuf_binding>>(),
+            ));
         }
     }
 }
@@ -393,7 +537,7 @@ pub(crate) unsafe fn free_work(work: *mut bindings::work_struct) {
 /// `r` must be the `ref` of a published binding whose count dropped to zero.
 pub(crate) unsafe fn schedule_free(r: *mut bindings::percpu_ref, work_fn: bindings::work_func_t) {
     // SAFETY: per the contract `r` is embedded in a binding; its `unbind_w`
-    // is unused until now.
+    // is unused until now, and is initialised in place here.
     unsafe {
         let b = kernel::container_of!(r, bindings::net_devmem_dmabuf_binding, ref_);
         let work = &raw mut (*b).unbind_w;

@@ -13,28 +13,37 @@
 //! prototype), plus the callbacks of the provider ops. Each turns raw pointers
 //! into the wrapper types, calls the logic, and maps the result back to the C
 //! convention. The logic ([`bind`], [`provider`], [`tx`]) is safe Rust over
-//! thin wrappers ([`binding`], [`dma_buf`], [`genpool`], [`ids`], [`net`],
-//! [`netmem`]).
+//! the provider's wrappers of its C objects ([`binding`], [`genpool`],
+//! [`ids`], [`netmem`]) and generic abstractions that could move to the
+//! kernel crate ([`abstractions`]).
+//!
+//! Reference counts cross this edge as raw pointers: a reference C keeps (the
+//! socket's list, a page pool, an skb, a TX lookup's caller) leaves Rust with
+//! `into_raw` and comes back with `from_raw`, so that what each C caller owns
+//! is visible here.
 //!
 //! C headers: [`net/core/devmem.h`](srctree/net/core/devmem.h),
 //! [`net/core/mp_dmabuf_devmem.h`](srctree/net/core/mp_dmabuf_devmem.h)
 
+mod abstractions;
 mod bind;
 mod binding;
-mod dma_buf;
 mod genpool;
 mod ids;
-mod net;
 mod netmem;
 mod provider;
 mod tx;
 
-use binding::Binding;
+use abstractions::dma_buf::Direction;
+use abstractions::net::{Extack, NetDevice, NlSock, RxQueue, TcpSock};
+use binding::{Binding, OwnedBinding};
 use core::ptr::NonNull;
-use dma_buf::Direction;
-use kernel::{bindings, prelude::*};
-use net::{Extack, NetDevice, NlSock, RxQueue, TcpSock};
-use netmem::{NetIov, PagePool};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+};
+use netmem::{NetIov, OwnedNetIov, PagePool, PagePoolInit};
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -74,7 +83,7 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
         sock,
         &extack,
     ) {
-        Ok(binding) => binding.as_raw(),
+        Ok(binding) => binding,
         Err(e) => e.to_ptr(),
     }
 }
@@ -83,21 +92,42 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
 ///
 /// # Safety
 ///
-/// `binding` is a live binding whose socket reference the caller gives up,
-/// with the socket and (if still set) the device locked.
+/// `binding` is a binding this provider returned from
+/// [`net_devmem_bind_dmabuf`], whose initial reference (the socket's) the
+/// caller gives up. The caller holds the socket's lock and, if the binding
+/// still has a device, a reference on it and its instance lock.
 #[export]
 pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     binding: *mut bindings::net_devmem_dmabuf_binding,
 ) {
-    // SAFETY: the socket's reference keeps it alive during the call.
-    bind::unbind(unsafe { Binding::from_raw(binding) });
+    // SAFETY: the socket's reference comes back (contract).
+    let binding = unsafe { OwnedBinding::from_raw(binding) };
+    // SAFETY: the caller holds the socket's lock (contract).
+    unsafe { binding.unlink() };
+    let dev = binding.dev();
+    // SAFETY: a device the binding still has is referenced and locked by the
+    // caller for the whole call (contract).
+    let dev = (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) });
+    bind::unbind(binding, dev);
+}
+
+/// Forgets a device that is unregistering in the TX bindings made on it
+/// (called from `unregister_netdevice_many_notify`).
+///
+/// # Safety
+///
+/// Callable from process context; `dev` is only compared.
+#[export]
+pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_device) {
+    tx::unregister_netdev(dev);
 }
 
 /// Installs a binding on RX queue `rxq_idx` of `dev`.
 ///
 /// # Safety
 ///
-/// `dev` locked, `binding` live, `extack` valid, `rxq_idx` validated.
+/// `dev` locked, `binding` live (the caller's socket holds it), `extack`
+/// valid or null.
 #[export]
 pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     dev: *mut bindings::net_device,
@@ -119,7 +149,8 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     }
 }
 
-/// The binding with `id`, referenced, or null.
+/// The binding with `id`, referenced, or null. The caller owns the
+/// reference (`net_devmem_dmabuf_binding_put`).
 ///
 /// # Safety
 ///
@@ -128,7 +159,7 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
 pub unsafe extern "C" fn net_devmem_lookup_dmabuf(
     id: u32,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    ids::lookup(id).map_or(core::ptr::null_mut(), Binding::as_raw)
+    ids::lookup(id).map_or(core::ptr::null_mut(), |b| ARef::into_raw(b).as_ptr().cast())
 }
 
 /// Frees a binding whose last reference is gone (the work item).
@@ -156,12 +187,14 @@ unsafe extern "C" fn binding_release(r: *mut bindings::percpu_ref) {
 ///
 /// # Safety
 ///
-/// `niov` is a dma-buf `net_iov` of this provider.
+/// `niov` is a dma-buf `net_iov` of this provider whose binding the caller
+/// keeps alive for the call (its skb's fragment or the sender's lookup).
 #[export]
 pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
-    // SAFETY: per the function's contract; the binding outlives its niovs.
+    // SAFETY: per the function's contract.
     if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
-        niov.binding().tryget();
+        // The skb keeps this reference until `net_devmem_put_net_iov`.
+        let _ = ARef::into_raw(ARef::from(niov.binding()));
     }
 }
 
@@ -169,21 +202,25 @@ pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
 ///
 /// # Safety
 ///
-/// As [`net_devmem_get_net_iov`], with a reference held.
+/// As [`net_devmem_get_net_iov`], and the caller gives up a reference that
+/// call took.
 #[export]
 pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
-    // SAFETY: per the function's contract; the reference being dropped keeps
-    // the binding alive until `put`.
+    // SAFETY: the reference being given up keeps the binding alive until it
+    // is dropped here.
     if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
-        niov.binding().put();
+        // SAFETY: the caller gives up a reference `net_devmem_get_net_iov`
+        // took, and does not use the binding through it afterwards.
+        unsafe { Binding::dec_ref(NonNull::from(niov.binding())) };
     }
 }
 
-/// One free `net_iov` of `binding`, or null.
+/// One free `net_iov` of `binding`, or null. The caller owns the allocation
+/// until it returns it with [`net_devmem_free_dmabuf`].
 ///
 /// # Safety
 ///
-/// `binding` is live.
+/// `binding` is live for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
     binding: *mut bindings::net_devmem_dmabuf_binding,
@@ -193,19 +230,21 @@ pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
     binding
         .pool()
         .alloc()
-        .map_or(core::ptr::null_mut(), NetIov::as_raw)
+        .map_or(core::ptr::null_mut(), OwnedNetIov::into_raw)
 }
 
 /// Returns a `net_iov` to its binding.
 ///
 /// # Safety
 ///
-/// `ppiov` came from [`net_devmem_alloc_dmabuf`] and is not used afterwards.
+/// `ppiov` came from [`net_devmem_alloc_dmabuf`], whose allocation the
+/// caller gives up, and its binding is live for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_free_dmabuf(ppiov: *mut bindings::net_iov) {
     // SAFETY: per the function's contract.
     if let Some(niov) = unsafe { NetIov::from_raw(ppiov) } {
-        provider::free(niov);
+        // SAFETY: the caller owned the allocation and gives it up.
+        provider::free(unsafe { OwnedNetIov::from_allocation(niov) });
     }
 }
 
@@ -224,7 +263,8 @@ pub unsafe extern "C" fn net_devmem_get_binding(
         return EINVAL.to_ptr();
     };
     match tx::get_binding(&sk, dmabuf_id) {
-        Ok(b) => b.as_raw(),
+        // The sender owns this reference (`net_devmem_dmabuf_binding_put`).
+        Ok(b) => ARef::into_raw(b).as_ptr().cast(),
         Err(e) => e.to_ptr(),
     }
 }
@@ -233,7 +273,8 @@ pub unsafe extern "C" fn net_devmem_get_binding(
 ///
 /// # Safety
 ///
-/// `binding` is a live TX binding; `off` and `size` are writable.
+/// `binding` is live for the call (the sender holds a reference); `off` and
+/// `size` are writable.
 #[export]
 pub unsafe extern "C" fn net_devmem_get_niov_at(
     binding: *mut bindings::net_devmem_dmabuf_binding,
@@ -258,12 +299,18 @@ pub unsafe extern "C" fn net_devmem_get_niov_at(
 ///
 /// # Safety
 ///
-/// Called by `page_pool_init` on a pool being set up.
+/// Called by `page_pool_init` on a pool being set up, whose `mp_priv` is a
+/// binding installed on the pool's queue.
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_init(pool: *mut bindings::page_pool) -> c_int {
-    // SAFETY: per the function's contract.
-    match provider::init(unsafe { PagePool::from_raw(pool) }) {
-        Ok(()) => 0,
+    // SAFETY: per the function's contract: the pool is not in use yet and
+    // its binding is kept alive by the queue's installation.
+    match provider::init(unsafe { PagePoolInit::from_raw(pool) }) {
+        Ok(binding) => {
+            // The pool keeps this reference until `mp_dmabuf_devmem_destroy`.
+            let _ = ARef::into_raw(binding);
+            0
+        }
         Err(e) => e.to_errno(),
     }
 }
@@ -278,33 +325,41 @@ pub unsafe extern "C" fn mp_dmabuf_devmem_alloc_netmems(
     pool: *mut bindings::page_pool,
     _gfp: bindings::gfp_t,
 ) -> bindings::netmem_ref {
-    // SAFETY: per the function's contract.
-    provider::alloc(unsafe { PagePool::from_raw(pool) }).map_or(0, NetIov::to_netmem)
+    // SAFETY: the pool holds the reference `init` took on its binding.
+    provider::alloc(unsafe { PagePool::from_raw(pool) }).unwrap_or(0)
 }
 
 /// Provider `destroy`.
 ///
 /// # Safety
 ///
-/// Called by `page_pool_uninit` on a pool `init` accepted.
+/// Called by `page_pool_uninit` on a pool `init` accepted, once.
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_destroy(pool: *mut bindings::page_pool) {
-    // SAFETY: per the function's contract.
-    provider::destroy(unsafe { PagePool::from_raw(pool) });
+    // SAFETY: the pool is alive for the call.
+    let mp_priv = unsafe { (*pool).mp_priv };
+    if let Some(b) = NonNull::new(mp_priv.cast::<Binding>()) {
+        // SAFETY: the reference `init` left with the pool comes back, once.
+        provider::destroy(unsafe { ARef::from_raw(b) });
+    }
 }
 
 /// Provider `release_netmem`.
 ///
 /// # Safety
 ///
-/// Called by page_pool with a netmem of this pool whose last user is gone.
+/// Called by page_pool with a netmem of this pool whose last user is gone;
+/// the pool holds a reference on the binding.
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_release_page(
     _pool: *mut bindings::page_pool,
     netmem: bindings::netmem_ref,
 ) -> bool {
-    // SAFETY: per the function's contract the netmem came from this provider.
-    provider::release(unsafe { NetIov::from_netmem(netmem) })
+    // SAFETY: the netmem came from this provider; the pool's reference keeps
+    // its binding alive for the call.
+    let niov = unsafe { NetIov::from_netmem(netmem) };
+    // SAFETY: the pool gives back the allocation `alloc_netmems` lent it.
+    provider::release(niov.map(|n| unsafe { OwnedNetIov::from_allocation(n) }))
 }
 
 /// Provider `nl_fill`: reports the binding's ID on a queue or a pool.

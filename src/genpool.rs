@@ -6,7 +6,8 @@
 //!
 //! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
 
-use crate::netmem::{NetIov, NIOV_SIZE};
+use crate::abstractions::alloc::{kbox_new_on, node};
+use crate::netmem::{NetIov, OwnedNetIov, NIOV_SIZE};
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*, types::Opaque};
 
@@ -42,7 +43,7 @@ impl ChunkPool {
         len: usize,
         virt: usize,
         nid: c_int,
-    ) -> Result<impl Iterator<Item = NetIov>> {
+    ) -> Result<impl Iterator<Item = *mut bindings::net_iov>> {
         let count = len / NIOV_SIZE;
         let mut niovs = KVVec::<bindings::net_iov>::with_capacity(count, GFP_KERNEL)?;
         for _ in 0..count {
@@ -50,10 +51,9 @@ impl ChunkPool {
             niovs.push(unsafe { core::mem::zeroed() }, GFP_KERNEL)?;
         }
         // SAFETY: all-zero is a valid chunk owner; its fields are set below.
-        let mut owner = KBox::<bindings::dmabuf_genpool_chunk_owner>::new(
-            unsafe { core::mem::zeroed() },
-            GFP_KERNEL,
-        )?;
+        let zeroed: bindings::dmabuf_genpool_chunk_owner = unsafe { core::mem::zeroed() };
+        // On the device's node, as C's `kzalloc_node()`.
+        let mut owner = kbox_new_on(zeroed, GFP_KERNEL, node(nid))?;
         let (ptr, len_niovs, cap) = niovs.into_raw_parts();
         // The array's length is its capacity: the free path relies on it.
         debug_assert_eq!(len_niovs, cap);
@@ -88,13 +88,14 @@ impl ChunkPool {
                 );
             }
         }
-        // SAFETY: the `count` entries of `ptr` were just initialised and live
-        // as long as the pool.
-        Ok((0..count).filter_map(move |i| unsafe { NetIov::from_raw(ptr.add(i)) }))
+        // The chunk's `net_iov`s, initialised above; they live as long as
+        // the pool.
+        Ok((0..count).map(move |i| ptr.wrapping_add(i)))
     }
 
-    /// Takes a free `net_iov`, or `None` if all are in use.
-    pub(crate) fn alloc(&self) -> Option<NetIov> {
+    /// Takes a free `net_iov`, or `None` if all are in use. Its page_pool
+    /// state is cleared: it is about to be handed to a page pool.
+    pub(crate) fn alloc(&self) -> Option<OwnedNetIov<'_>> {
         let mut owner: *mut c_void = core::ptr::null_mut();
         // SAFETY: the pool is alive; `owner` receives the chunk's owner.
         let dma = unsafe { bindings::gen_pool_alloc_owner(self.as_raw(), NIOV_SIZE, &mut owner) };
@@ -103,25 +104,28 @@ impl ChunkPool {
         }
         let owner = owner.cast::<bindings::dmabuf_genpool_chunk_owner>();
         // SAFETY: every chunk was added with an owner whose area covers it, so
-        // the page index lies within `niovs`.
+        // the page index lies within `niovs`, which lives as long as the
+        // pool; the range was just allocated, so it is ours alone.
         unsafe {
             let index = (dma as bindings::dma_addr_t - (*owner).base_dma_addr) as usize / NIOV_SIZE;
             let niov = NetIov::from_raw((*owner).area.niovs.add(index))?;
+            let niov = OwnedNetIov::from_allocation(niov);
             niov.reset_pp_state();
             Some(niov)
         }
     }
 
     /// Returns `niov` to the pool. A `net_iov` the pool does not know is
-    /// warned about and left alone.
-    pub(crate) fn free(&self, niov: NetIov) {
+    /// warned about and left alone, as C does.
+    pub(crate) fn free(&self, niov: OwnedNetIov<'_>) {
         let dma = niov.dma_addr();
         // SAFETY: the pool is alive.
         let known = unsafe { bindings::gen_pool_has_addr(self.as_raw(), dma as usize, NIOV_SIZE) };
         if kernel::warn_on!(!known) {
             return;
         }
-        // SAFETY: the range was allocated from this pool.
+        // SAFETY: the range was allocated from this pool, and `niov` owned
+        // that allocation: it is given up here.
         unsafe {
             bindings::gen_pool_free_owner(
                 self.as_raw(),

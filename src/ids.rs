@@ -4,11 +4,18 @@
 //!
 //! IDs are allocated cyclically from 1, so a freed ID is not reused at once.
 //! The table itself is defined in C (`devmem_ids.c`) for its static
-//! initializer.
+//! initializer. Unbind erases a binding from the table, then waits for an
+//! RCU grace period before it drops the socket's reference, so an entry seen
+//! under the RCU read lock is not freed before that lock is released.
 
 use crate::binding::{Binding, RawBinding};
-use core::cell::UnsafeCell;
-use kernel::{bindings, error::to_result, prelude::*, sync::rcu};
+use core::{cell::UnsafeCell, ptr::NonNull};
+use kernel::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::{aref::ARef, rcu},
+};
 
 /// The next ID to try, updated by `xa_alloc_cyclic` under the table's lock.
 struct NextId(UnsafeCell<u32>);
@@ -51,17 +58,43 @@ pub(crate) fn remove(id: u32) {
     unsafe { bindings::xa_erase(table(), id as usize) };
 }
 
-/// The binding with `id`, with a reference taken, if it is still alive.
-pub(crate) fn lookup(id: u32) -> Option<&'static Binding> {
-    let _guard = rcu::read_lock();
+/// The first binding with an ID of at least `*index`, referenced; `*index`
+/// is set to its ID. Bindings whose count already dropped to zero are
+/// skipped.
+fn find_from(index: &mut usize) -> Option<ARef<Binding>> {
+    let guard = rcu::read_lock();
+    loop {
+        // SAFETY: the table is a live xarray; `xa_find` is RCU-safe.
+        let ptr = unsafe { bindings::xa_find(table(), index, usize::MAX, bindings::XA_PRESENT) };
+        let ptr = NonNull::new(ptr.cast::<bindings::net_devmem_dmabuf_binding>())?;
+        // SAFETY: entries are published bindings, not freed before `guard`
+        // is dropped (module documentation).
+        if let Some(binding) = unsafe { Binding::try_get(ptr, &guard) } {
+            return Some(binding);
+        }
+        // IDs are `u32`, so this cannot wrap the `usize` index.
+        *index += 1;
+    }
+}
+
+/// The binding with `id`, referenced, if it is still alive.
+pub(crate) fn lookup(id: u32) -> Option<ARef<Binding>> {
+    let guard = rcu::read_lock();
     // SAFETY: the table is a live xarray; `xa_load` is RCU-safe.
     let ptr = unsafe { bindings::xa_load(table(), id as usize) };
-    if ptr.is_null() {
-        return None;
+    let ptr = NonNull::new(ptr.cast::<bindings::net_devmem_dmabuf_binding>())?;
+    // SAFETY: entries are published bindings, not freed before `guard` is
+    // dropped (module documentation).
+    unsafe { Binding::try_get(ptr, &guard) }
+}
+
+/// Calls `f` on every binding in the table, each with a reference held for
+/// the call, so `f` may sleep. Bindings added or removed meanwhile may or may
+/// not be seen.
+pub(crate) fn for_each(mut f: impl FnMut(&Binding)) {
+    let mut index: usize = 0;
+    while let Some(binding) = find_from(&mut index) {
+        f(&binding);
+        index += 1;
     }
-    // SAFETY: entries are published bindings; under RCU the entry cannot be
-    // freed before `tryget` runs (unbind erases it, then waits a grace
-    // period before dropping the initial reference).
-    let binding = unsafe { Binding::from_raw(ptr.cast()) };
-    binding.tryget().then_some(binding)
 }

@@ -1,16 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Accessors for `net_iov`s and page pools.
+//! A binding's `net_iov`s and the page pools they are lent to.
 //!
 //! TCP changes a `net_iov`'s `pp_ref_count` concurrently (`tcp_recvmsg_dmabuf`
 //! increments it directly), so no `&` or `&mut` to a `net_iov` is ever formed:
-//! [`NetIov`] is a copyable pointer and every access is a raw one.
+//! every access is a raw one.
+//!
+//! Two types carry the rules:
+//! - [`NetIov<'a>`] names one page of a binding that is alive for `'a`; it is
+//!   `Copy` and gives only what any holder may read.
+//! - [`OwnedNetIov<'a>`] is the allocation of that page from the binding's
+//!   genpool: not `Copy`, made by [`ChunkPool::alloc`](crate::genpool::ChunkPool::alloc),
+//!   consumed by [`ChunkPool::free`](crate::genpool::ChunkPool::free) or by
+//!   handing it to a page pool. Freeing twice or lending a page to two pools
+//!   takes `unsafe`.
 //!
 //! C headers: [`include/net/netmem.h`](srctree/include/net/netmem.h),
 //! [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
 
 use crate::binding::Binding;
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
     sync::atomic::{Atomic, Relaxed},
@@ -24,21 +33,27 @@ pub(crate) const NIOV_SIZE: usize = kernel::page::PAGE_SIZE;
 ///
 /// # Invariants
 ///
-/// Points into the `niovs` array of a `dmabuf_genpool_chunk_owner` whose
-/// binding is alive for as long as the holder of this value may use it.
+/// Points into the `niovs` array of a `dmabuf_genpool_chunk_owner` of a
+/// published binding that is alive for `'a`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NetIov(NonNull<bindings::net_iov>);
+pub(crate) struct NetIov<'a> {
+    ptr: NonNull<bindings::net_iov>,
+    _binding: PhantomData<&'a Binding>,
+}
 
-impl NetIov {
+impl<'a> NetIov<'a> {
     /// Wraps a `net_iov` pointer.
     ///
     /// # Safety
     ///
-    /// `niov` must point into the `niovs` array of a chunk owner of a binding
-    /// made by this provider, alive while the result is used.
+    /// `niov` must be null or point into the `niovs` array of a chunk owner
+    /// of a binding made by this provider that is alive for `'a`.
     pub(crate) unsafe fn from_raw(niov: *mut bindings::net_iov) -> Option<Self> {
         // INVARIANT: guaranteed by the caller.
-        NonNull::new(niov).map(Self)
+        NonNull::new(niov).map(|ptr| Self {
+            ptr,
+            _binding: PhantomData,
+        })
     }
 
     /// The `net_iov` behind a netmem reference, if it is one.
@@ -48,7 +63,8 @@ impl NetIov {
     /// `netmem` must be a netmem reference; if it is a `net_iov`, it must be
     /// one of this provider's, as [`NetIov::from_raw`] requires.
     pub(crate) unsafe fn from_netmem(netmem: bindings::netmem_ref) -> Option<Self> {
-        // SAFETY: any netmem reference may be tested and converted.
+        // SAFETY: any netmem reference may be tested and converted; the rest
+        // is the caller's guarantee.
         unsafe {
             if !bindings::netmem_is_net_iov(netmem) {
                 return None;
@@ -59,17 +75,11 @@ impl NetIov {
 
     /// The raw pointer.
     pub(crate) fn as_raw(self) -> *mut bindings::net_iov {
-        self.0.as_ptr()
-    }
-
-    /// The netmem reference page_pool uses for it.
-    pub(crate) fn to_netmem(self) -> bindings::netmem_ref {
-        // SAFETY: `self.0` is a valid `net_iov` by the type invariant.
-        unsafe { bindings::net_iov_to_netmem(self.as_raw()) }
+        self.ptr.as_ptr()
     }
 
     /// The chunk owner whose area holds this `net_iov`.
-    pub(crate) fn chunk_owner(self) -> *mut bindings::dmabuf_genpool_chunk_owner {
+    fn chunk_owner(self) -> *mut bindings::dmabuf_genpool_chunk_owner {
         // SAFETY: by the type invariant `owner` points to the `area` embedded
         // in a live chunk owner, so stepping back to the container is valid.
         unsafe {
@@ -78,11 +88,10 @@ impl NetIov {
         }
     }
 
-    /// The binding this `net_iov` belongs to, alive as long as the
-    /// `net_iov` is (type invariant).
-    pub(crate) fn binding(self) -> &'static Binding {
-        // SAFETY: the chunk owner is alive by the type invariant and points to
-        // its published binding, which outlives its `net_iov`s.
+    /// The binding this `net_iov` belongs to.
+    pub(crate) fn binding(self) -> &'a Binding {
+        // SAFETY: the chunk owner is alive and points to its published
+        // binding, alive for `'a` (type invariant).
         unsafe { Binding::from_raw((*self.chunk_owner()).binding) }
     }
 
@@ -103,30 +112,82 @@ impl NetIov {
         base + (self.index() * NIOV_SIZE) as bindings::dma_addr_t
     }
 
-    /// Clears the page_pool state a previous owner may have left: the
-    /// `net_iov` is about to be handed to a page pool.
-    pub(crate) fn reset_pp_state(self) {
-        let niov = self.as_raw();
-        // SAFETY: the `net_iov` is alive by the type invariant and was just
-        // taken from the genpool, so nobody else accesses it.
-        unsafe {
-            (*niov).desc.pp_magic = 0;
-            (*niov).desc.pp = core::ptr::null_mut();
-            (*niov).desc.pp_ref_count.counter = 0;
-        }
+    fn pp_ref_count_atomic(self) -> &'a Atomic<i64> {
+        // SAFETY: the counter is a live `atomic_long_t` for `'a` by the type
+        // invariant, and it is only ever accessed atomically.
+        unsafe { Atomic::<i64>::from_ptr(&raw mut (*self.as_raw()).desc.pp_ref_count.counter) }
     }
 
     /// The page_pool reference count, read once.
     pub(crate) fn pp_ref_count(self) -> i64 {
-        // SAFETY: the counter is a live `atomic_long_t` by the type invariant;
-        // it is only ever accessed atomically.
-        let count =
-            unsafe { Atomic::<i64>::from_ptr(&raw mut (*self.as_raw()).desc.pp_ref_count.counter) };
-        count.load(Relaxed)
+        self.pp_ref_count_atomic().load(Relaxed)
     }
 }
 
-/// A page pool, as seen by its memory provider.
+/// A `net_iov` allocated from its binding's genpool, with that allocation.
+///
+/// Not `Copy`: the allocation is given up exactly once, to the genpool or to
+/// a page pool. Dropping the value leaks the page, which is what C does with
+/// a `net_iov` found in an unexpected state.
+///
+/// # Invariants
+///
+/// The page of `self.0` is allocated in its binding's genpool, and this
+/// value is the only owner of that allocation.
+pub(crate) struct OwnedNetIov<'a>(NetIov<'a>);
+
+impl<'a> OwnedNetIov<'a> {
+    /// Takes ownership of the allocation of `niov`.
+    ///
+    /// # Safety
+    ///
+    /// `niov`'s page must be allocated in its binding's genpool, and the
+    /// caller must own that allocation and give it up here.
+    pub(crate) unsafe fn from_allocation(niov: NetIov<'a>) -> Self {
+        // INVARIANT: per the caller.
+        Self(niov)
+    }
+
+    /// The `net_iov`.
+    pub(crate) fn niov(&self) -> NetIov<'a> {
+        self.0
+    }
+
+    /// The binding this `net_iov` belongs to.
+    pub(crate) fn binding(&self) -> &'a Binding {
+        self.0.binding()
+    }
+
+    /// The DMA address of this page of the dma-buf.
+    pub(crate) fn dma_addr(&self) -> bindings::dma_addr_t {
+        self.0.dma_addr()
+    }
+
+    /// The page_pool reference count, read once.
+    pub(crate) fn pp_ref_count(&self) -> i64 {
+        self.0.pp_ref_count()
+    }
+
+    /// Clears the page_pool state a previous owner may have left, as C does
+    /// on allocation (`pp_ref_count` with `atomic_long_set`).
+    pub(crate) fn reset_pp_state(&self) {
+        let niov = self.0.as_raw();
+        // SAFETY: the `net_iov` is alive (type invariant of `NetIov`) and this
+        // value owns its allocation, so no page pool or socket uses it.
+        unsafe {
+            (*niov).desc.pp_magic = 0;
+            (*niov).desc.pp = core::ptr::null_mut();
+        }
+        self.0.pp_ref_count_atomic().store(0, Relaxed);
+    }
+
+    /// Gives up the allocation to a C caller, as a raw pointer.
+    pub(crate) fn into_raw(self) -> *mut bindings::net_iov {
+        self.0.as_raw()
+    }
+}
+
+/// A page pool, as seen by its memory provider's callbacks.
 #[repr(transparent)]
 pub(crate) struct PagePool(Opaque<bindings::page_pool>);
 
@@ -135,7 +196,10 @@ impl PagePool {
     ///
     /// # Safety
     ///
-    /// `pool` must be a live page pool for `'a`.
+    /// `pool` must be a page pool whose `mp_priv` is a binding made by this
+    /// provider, alive for `'a`, on which the pool holds a reference for
+    /// `'a` (taken by the provider's `init`), or which is otherwise kept
+    /// alive for `'a` (during `init`, by the queue's installation).
     pub(crate) unsafe fn from_raw<'a>(pool: *mut bindings::page_pool) -> &'a Self {
         // SAFETY: `PagePool` is a transparent wrapper of `Opaque<page_pool>`,
         // which has the layout of `page_pool`; the caller guarantees liveness.
@@ -146,13 +210,13 @@ impl PagePool {
         self.0.get()
     }
 
-    /// The binding the pool was created for (its `mp_priv`), if any.
+    /// The binding the pool was created for (its `mp_priv`).
     pub(crate) fn binding(&self) -> Option<&Binding> {
         // SAFETY: the pool is alive; `mp_priv` is set before the provider's
         // `init` and never changes afterwards.
         let b = unsafe { (*self.as_raw()).mp_priv };
-        // SAFETY: a devmem pool's `mp_priv` is a published binding, kept alive
-        // by the reference `init` takes until `destroy` drops it.
+        // SAFETY: a devmem pool's `mp_priv` is a published binding, alive as
+        // long as the pool (constructor contract).
         (!b.is_null()).then(|| unsafe { Binding::from_raw(b.cast()) })
     }
 
@@ -162,29 +226,60 @@ impl PagePool {
         unsafe { (*self.as_raw()).p.order }
     }
 
-    /// Turns off DMA syncs: dma-buf addresses must not be synced by the pool.
-    ///
-    /// Only called from the provider's `init`, before the pool is in use.
-    pub(crate) fn disable_dma_sync(&self) {
-        // SAFETY: the pool is alive and, during `init`, not yet shared, so the
-        // bitfield update races with nobody.
+    /// Lends `niov` to this pool: sets its pool info and counts it as held
+    /// (with the `page_pool_state_hold` trace point). Returns the netmem
+    /// reference the pool now owns.
+    pub(crate) fn adopt(&self, niov: OwnedNetIov<'_>) -> bindings::netmem_ref {
+        let raw = niov.into_raw();
+        // SAFETY: the pool is alive, and `niov` was owned, so it is in no
+        // other pool; its allocation now belongs to this pool until
+        // `release_netmem` gives it back.
         unsafe {
-            (*self.as_raw()).set_dma_sync(false);
-            (*self.as_raw()).set_dma_sync_for_cpu(false);
+            bindings::net_mp_niov_set_page_pool(self.as_raw(), raw);
+            bindings::net_iov_to_netmem(raw)
         }
-    }
-
-    /// Hands `niov` to this pool: sets its pool info and counts it as held
-    /// (with the `page_pool_state_hold` trace point).
-    pub(crate) fn adopt(&self, niov: NetIov) {
-        // SAFETY: the pool is alive and `niov` is a valid, unowned `net_iov`.
-        unsafe { bindings::net_mp_niov_set_page_pool(self.as_raw(), niov.as_raw()) };
     }
 }
 
-/// Takes `niov` back from its page pool (clears its pool info).
-pub(crate) fn disown(niov: NetIov) {
-    // SAFETY: `niov` is valid by its type invariant; called from the
-    // provider's release path, where the pool gives it up.
-    unsafe { bindings::net_mp_niov_clear_page_pool(niov.as_raw()) };
+/// A page pool being set up by its provider's `init`, before anything else
+/// can use it.
+pub(crate) struct PagePoolInit<'a>(&'a PagePool);
+
+impl<'a> PagePoolInit<'a> {
+    /// Wraps the pool `init` is called for.
+    ///
+    /// # Safety
+    ///
+    /// As [`PagePool::from_raw`], and the pool is not yet in use: only its
+    /// provider's `init` runs on it.
+    pub(crate) unsafe fn from_raw(pool: *mut bindings::page_pool) -> Self {
+        // SAFETY: per the caller.
+        Self(unsafe { PagePool::from_raw(pool) })
+    }
+
+    /// Turns off DMA syncs: dma-buf addresses must not be synced by the pool.
+    pub(crate) fn disable_dma_sync(&self) {
+        // SAFETY: the pool is alive and not yet shared (type contract), so the
+        // bitfield update races with nobody.
+        unsafe {
+            (*self.0.as_raw()).set_dma_sync(false);
+            (*self.0.as_raw()).set_dma_sync_for_cpu(false);
+        }
+    }
+}
+
+impl core::ops::Deref for PagePoolInit<'_> {
+    type Target = PagePool;
+
+    fn deref(&self) -> &PagePool {
+        self.0
+    }
+}
+
+/// Takes `niov` back from the page pool it was lent to (clears its pool
+/// info), in the provider's `release_netmem`.
+pub(crate) fn disown(niov: &OwnedNetIov<'_>) {
+    // SAFETY: `niov` is alive; its pool gave it back, so nothing else
+    // touches its pool info.
+    unsafe { bindings::net_mp_niov_clear_page_pool(niov.niov().as_raw()) };
 }

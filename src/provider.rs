@@ -5,10 +5,11 @@
 //!
 //! C header: [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
 
+use crate::abstractions::bug::warn_on_once;
+use crate::abstractions::net::RxQueue;
 use crate::binding::Binding;
-use crate::net::RxQueue;
-use crate::netmem::{disown, NetIov, PagePool};
-use kernel::{bindings, prelude::*};
+use crate::netmem::{disown, OwnedNetIov, PagePool, PagePoolInit};
+use kernel::{bindings, prelude::*, sync::aref::ARef};
 
 /// The devmem ops. An immutable static, so it lands in `.rodata`, which
 /// `page_pool_init` checks.
@@ -23,48 +24,48 @@ pub(crate) static DMABUF_DEVMEM_OPS: bindings::memory_provider_ops =
     };
 
 /// Sets up a pool for devmem: no DMA syncs (dma-buf addresses must not be
-/// synced), page-sized buffers only, and a reference on the binding.
-pub(crate) fn init(pool: &PagePool) -> Result {
+/// synced), page-sized buffers only. Returns the reference on the binding the
+/// pool holds until [`destroy`].
+pub(crate) fn init(pool: PagePoolInit<'_>) -> Result<ARef<Binding>> {
     let binding = pool.binding().ok_or(EINVAL)?;
     pool.disable_dma_sync();
     if pool.order() != 0 {
         return Err(E2BIG);
     }
-    binding.tryget();
-    Ok(())
+    Ok(binding.into())
 }
 
-/// Drops the reference `init` took.
-pub(crate) fn destroy(pool: &PagePool) {
-    if let Some(binding) = pool.binding() {
-        binding.put();
-    }
+/// Drops the pool's reference that [`init`] returned.
+pub(crate) fn destroy(binding: ARef<Binding>) {
+    drop(binding);
 }
 
-/// One `net_iov` for the pool (softirq), or `None` when the dma-buf is used up.
-pub(crate) fn alloc(pool: &PagePool) -> Option<NetIov> {
+/// One `net_iov` for the pool (softirq), as the netmem the pool now owns, or
+/// `None` when the dma-buf is used up.
+pub(crate) fn alloc(pool: &PagePool) -> Option<bindings::netmem_ref> {
     let niov = pool.binding()?.pool().alloc()?;
-    pool.adopt(niov);
-    Some(niov)
+    Some(pool.adopt(niov))
 }
 
 /// Takes a `net_iov` back from its pool (possibly with BH disabled). Always
-/// returns `false`: the pool must not free it as a page.
-pub(crate) fn release(niov: Option<NetIov>) -> bool {
+/// returns `false`: the pool must not free it as a page. A netmem that is
+/// not a `net_iov`, or one still referenced, is warned about once and left
+/// alone, as C does.
+pub(crate) fn release(niov: Option<OwnedNetIov<'_>>) -> bool {
     let Some(niov) = niov else {
-        kernel::warn_on!(true);
+        warn_on_once!(true);
         return false;
     };
-    if kernel::warn_on!(niov.pp_ref_count() != 1) {
+    if warn_on_once!(niov.pp_ref_count() != 1) {
         return false;
     }
-    disown(niov);
+    disown(&niov);
     free(niov);
     false
 }
 
 /// Returns `niov` to its binding's genpool.
-pub(crate) fn free(niov: NetIov) {
+pub(crate) fn free(niov: OwnedNetIov<'_>) {
     niov.binding().pool().free(niov);
 }
 
@@ -78,12 +79,13 @@ pub(crate) fn nl_fill_attr(rxq: Option<RxQueue>) -> u32 {
 }
 
 /// Forgets `rxq` (being unregistered, or a lease ending); the binding lets go
-/// of its device when its last queue goes.
+/// of its device, and unmaps the dma-buf, when its last queue goes.
 pub(crate) fn uninstall(binding: &Binding, rxq: Option<RxQueue>) {
     let Some(found) = binding.rxqs().find(|&(_, q)| Some(q) == rxq) else {
         return;
     };
     if binding.remove_rxq(found.0) {
-        binding.clear_dev();
+        binding.clear_dev(binding.dev());
+        binding.unmap();
     }
 }

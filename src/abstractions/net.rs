@@ -41,8 +41,11 @@ impl Extack {
         Self(extack)
     }
 
-    /// Reports `msg` to user space, as `NL_SET_ERR_MSG` does.
+    /// Reports `msg` to user space, as `NL_SET_ERR_MSG` does, including its
+    /// `netlink:netlink_extack` trace event (fired even without an extack).
     pub(crate) fn set_msg(&self, msg: &'static CStr) {
+        // SAFETY: the message is a static NUL-terminated string.
+        unsafe { bindings::do_trace_netlink_extack(msg.as_char_ptr()) };
         if !self.0.is_null() {
             // SAFETY: the extack is valid (constructor contract) and the
             // message is static.
@@ -78,13 +81,18 @@ impl NetDevice {
         unsafe { bindings::dev_to_node(&raw mut (*self.as_raw()).dev) }
     }
 
-    /// The RX queue `idx`. The caller has checked `idx` against the number of
-    /// real RX queues.
-    pub(crate) fn rx_queue(&self, idx: u32) -> RxQueue {
-        // SAFETY: the device is alive and `idx` is in range (netlink validated
-        // it, or `netif_mp_open_rxq` did before this is called).
-        let rxq = unsafe { bindings::__netif_get_rx_queue(self.as_raw(), idx) };
-        RxQueue(NonNull::new(rxq).expect("rx queue array is never null"))
+    /// RX queue `idx`, if the device has that many real RX queues.
+    pub(crate) fn rx_queue(&self, idx: u32) -> Option<RxQueue> {
+        let dev = self.as_raw();
+        // SAFETY: the device is alive; `real_num_rx_queues` is read once and
+        // the queue array it sizes lives as long as the device.
+        unsafe {
+            if idx >= (*dev).real_num_rx_queues {
+                return None;
+            }
+            // INVARIANT: an in-range queue of a live device.
+            RxQueue::from_raw(bindings::__netif_get_rx_queue(dev, idx))
+        }
     }
 
     /// Installs the memory provider `params` on RX queue `idx`.
@@ -138,20 +146,31 @@ impl RxQueue {
     }
 }
 
-/// Memory provider parameters naming a binding and the devmem ops.
+/// Memory provider parameters: the provider's ops and its private data.
+///
+/// # Invariants
+///
+/// `mp_priv` is what `mp_ops` expect, and stays valid while the provider is
+/// installed on any queue with these parameters.
 pub(crate) struct MpParams(bindings::pp_memory_provider_params);
 
 impl MpParams {
-    /// The parameters for `binding` with `ops`.
-    pub(crate) fn new(
-        binding: *mut bindings::net_devmem_dmabuf_binding,
+    /// The parameters for a provider with `ops` and private data `mp_priv`.
+    ///
+    /// # Safety
+    ///
+    /// `mp_priv` must be the private data `ops` expect and stay valid while
+    /// the provider is installed on a queue with these parameters.
+    pub(crate) unsafe fn new(
+        mp_priv: *mut c_void,
         ops: &'static bindings::memory_provider_ops,
     ) -> Self {
-        // SAFETY: all-zero is a valid `pp_memory_provider_params` (no special
-        // buffer size), the value C uses for devmem.
+        // SAFETY: all-zero is a valid `pp_memory_provider_params` (no
+        // special buffer size), the value C starts devmem's from.
         let mut p: bindings::pp_memory_provider_params = unsafe { core::mem::zeroed() };
-        p.mp_priv = binding.cast();
+        p.mp_priv = mp_priv;
         p.mp_ops = ops;
+        // INVARIANT: per the caller's guarantee.
         Self(p)
     }
 
