@@ -375,6 +375,10 @@ static void devmem_tx_lookup_and_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, size, PAGE_SIZE - 7);
 	KUNIT_EXPECT_EQ(test, net_iov_virtual_addr(niov), 5 * PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, niov->desc.dma_addr, ctx->exp->seg_addr[1] + PAGE_SIZE);
+	/* The last byte is in the last page; one past it is in none. */
+	niov = net_devmem_get_niov_at(b, 9 * PAGE_SIZE - 1, &off, &size);
+	KUNIT_EXPECT_NOT_NULL(test, niov);
+	KUNIT_EXPECT_EQ(test, size, 1);
 	KUNIT_EXPECT_NULL(test, net_devmem_get_niov_at(b, 9 * PAGE_SIZE, &off, &size));
 
 	test_unbind(ctx, b);
@@ -466,6 +470,39 @@ static void devmem_release_at_last_put(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 1);
 }
 
+/* A TX binding lets go of its device, and unmaps its dma-buf, when that
+ * device unregisters; a binding on another device is left alone. The
+ * attachment stays until the binding is freed.
+ */
+static void devmem_tx_device_unregisters(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+	struct net_device *other;
+
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(b->dev), ctx->netdev);
+
+	other = alloc_netdev(0, "devmemkunit%d", NET_NAME_UNKNOWN, ether_setup);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	net_devmem_unregister_netdev(other);
+	free_netdev(other);
+	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(b->dev), ctx->netdev);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 0);
+
+	net_devmem_unregister_netdev(ctx->netdev);
+	KUNIT_EXPECT_NULL(test, READ_ONCE(b->dev));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
+
+	/* Unbind without a device; the free does not unmap again. */
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+}
+
 static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_carves_every_segment),
 	KUNIT_CASE(devmem_rejects_unaligned_segment),
@@ -475,6 +512,7 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_rx_binding_is_not_for_tx),
 	KUNIT_CASE(devmem_pool_init_checks),
 	KUNIT_CASE(devmem_release_at_last_put),
+	KUNIT_CASE(devmem_tx_device_unregisters),
 	{}
 };
 

@@ -15,27 +15,10 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, bind_rx, defer, dmabuf_attachments, eq,  # noqa: E402
-                    expect_nl_error, netdev_nl, page_pools, queue_dmabuf,
-                    run_tests, set_hds, test, udmabuf, describe_error, wait_for)
-
-
-def dmabuf(pages=16):
-    fd = udmabuf(pages)
-    defer(os.close, fd)
-    return fd
-
-
-def ready_nsim(queues=4, dma=True, hds=True, up=True):
-    """A one-port netdevsim that can take a binding (unless told otherwise)."""
-    ns = Nsim(ports=1, queues=queues)
-    if dma:
-        ns.set_dma(True)
-    if hds:
-        set_hds(ns.ifindex())
-    if up:
-        ns.up()
-    return ns
+from devmem import (bind_rx, defer, dmabuf, dmabuf_attachments,  # noqa: E402
+                    eq, expect_nl_error, netdev_nl, page_pools, queue_dmabuf,
+                    ready_nsim, run_tests, set_hds, test, udmabuf,
+                    describe_error, wait_for)
 
 
 def nsim_dev_name(ns):
@@ -404,10 +387,16 @@ def bind_tx_rules():
                     miss_type="fd")
     expect_nl_error(lambda: nl.bind_tx({"ifindex": 1_000_000, "fd": fd}),
                     errno.ENODEV)
-    # netdevsim does netmem TX, through the DMA device it has with DMA on.
+    # netdevsim offers netmem TX only with DMA on (it reads net_iov payload
+    # through their DMA addresses); off, it is the driver without it, and
+    # turning DMA off again withdraws it.
     off = ready_nsim(dma=False)
     expect_nl_error(lambda: nl.bind_tx({"ifindex": off.ifindex(), "fd": fd}),
-                    errno.EOPNOTSUPP, "Device doesn't support DMA")
+                    errno.EOPNOTSUPP, "Driver does not support netmem TX")
+    off.set_dma(True)
+    off.set_dma(False)
+    expect_nl_error(lambda: nl.bind_tx({"ifindex": off.ifindex(), "fd": fd}),
+                    errno.EOPNOTSUPP, "Driver does not support netmem TX")
     bid = nl.bind_tx({"ifindex": ns.ifindex(), "fd": fd})["id"]
     assert bid > 0
     eq(dmabuf_attachments(fd), [nsim_dev_name(ns)], "TX attachment")

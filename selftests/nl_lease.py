@@ -16,8 +16,8 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, bind_rx, defer, describe_error, dmabuf_attachments,  # noqa: E402
-                    eq, netdev_nl, queue_dmabuf, rtnl, run_tests, set_hds, sh,
+from devmem import (Nsim, bind_rx, defer, describe_error, dma_mappings,  # noqa: E402
+                    dmabuf_attachments, eq, netdev_nl, queue_dmabuf, rtnl, run_tests, set_hds, sh,
                     test, udmabuf, wait_for)
 from pyynl.lib import Netlink  # noqa: E402
 
@@ -164,10 +164,55 @@ def lease_ends_while_bound():
     ns, host, guest, g, gidx, vq, fd = leased_setup()
     bid = g.do(f"bind_rx(nl, {gidx}, {fd}, [{vq}])['id']")
     assert bid > 0
+    assert dma_mappings(ns), "dma-buf not mapped for the physical device"
     sh(f"ip link del dev {host}")
     nl = netdev_nl()
     defer(nl.close)
     eq(queue_dmabuf(nl, ns.ifindex(), 1), None, "physical queue 1 after unlease")
+    eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "attachment held by socket")
+    # Its last queue gone, the binding no longer needs the mapping.
+    eq(dma_mappings(ns), [], "mappings after the lease ended")
+    g.stop()
+    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+
+
+def physical_device_goes_first(bind_expr):
+    """Bind through the lease with `bind_expr` (run in the guest), delete the
+    physical device, then close the guest's socket: the mapping goes with
+    the device, the binding with the socket, and neither touches a freed
+    device."""
+    ns, host, guest, g, gidx, vq, fd = leased_setup()
+    bid = g.do(bind_expr.format(gidx=gidx, fd=fd, vq=vq))
+    assert bid > 0
+    eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "attachment")
+    assert dma_mappings(ns), "dma-buf not mapped for the physical device"
+    ns.delete()
+    eq(dma_mappings(ns), [], "mappings after the device was deleted")
+    g.stop()
+    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+
+
+@test
+def physical_device_deleted_while_bound_through_lease():
+    """RX: the physical queue's uninstall ends the binding's hold on it."""
+    physical_device_goes_first("bind_rx(nl, {gidx}, {fd}, [{vq}])['id']")
+
+
+@test
+def bind_tx_through_lease_physical_device_deleted():
+    """TX: bind-tx on the netkit binds the leased physical device (the
+    netkit is only compared); its unregistering ends the binding's hold."""
+    physical_device_goes_first("nl.bind_tx({{'ifindex': {gidx}, 'fd': {fd}}})['id']")
+
+
+@test
+def bind_tx_through_lease_netkit_deleted():
+    """The netkit pair goes first, then the socket: the binding is unbound
+    under the physical device, which is still there."""
+    ns, host, guest, g, gidx, vq, fd = leased_setup()
+    bid = g.do(f"nl.bind_tx({{'ifindex': {gidx}, 'fd': {fd}}})['id']")
+    assert bid > 0
+    sh(f"ip link del dev {host}")
     eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "attachment held by socket")
     g.stop()
     wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")

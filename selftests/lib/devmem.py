@@ -262,6 +262,15 @@ def dmabuf_attachments(fd):
     return devs
 
 
+def dma_mappings(ns):
+    """Live scatter-gather DMA mappings (a dma-buf's; page pools map single
+    pages) of netdevsim bus device `ns`, from CONFIG_DMA_API_DEBUG."""
+    name = f"netdevsim{ns.id}"
+    with open("/sys/kernel/debug/dma-api/dump") as f:
+        return [line for line in f
+                if line.split()[1:3] == [name, "scatter-gather"]]
+
+
 # ---------------------------------------------------------------------------
 # netdevsim
 
@@ -322,6 +331,25 @@ class Nsim:
         self.alive = False
         with open(f"{NSIM_BUS}/del_device", "w") as f:
             f.write(f"{self.id}")
+
+
+def dmabuf(pages=16):
+    """A udmabuf of `pages` pages, closed at test cleanup."""
+    fd = udmabuf(pages)
+    defer(os.close, fd)
+    return fd
+
+
+def ready_nsim(queues=4, dma=True, hds=True, up=True):
+    """A one-port netdevsim that can take a binding (unless told otherwise)."""
+    ns = Nsim(ports=1, queues=queues)
+    if dma:
+        ns.set_dma(True)
+    if hds:
+        set_hds(ns.ifindex())
+    if up:
+        ns.up()
+    return ns
 
 
 def set_hds(ifindex, split="enabled", thresh=0, eth=None):
