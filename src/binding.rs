@@ -122,29 +122,66 @@ impl Binding {
     /// Only compared here: the device may be gone as soon as this returns.
     pub(crate) fn dev(&self) -> *mut bindings::net_device {
         // SAFETY: alive by the type invariant. `dev` is written under `lock`
-        // by `clear_dev` and read locklessly by C, hence a volatile read
+        // by `forget_device` and read locklessly by C, hence a volatile read
         // (`READ_ONCE`).
         unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).dev) }
     }
 
-    /// The virtual device bind-tx was called on (netkit), only compared.
+    /// The virtual device bind-tx was called on (netkit), only compared;
+    /// null once that device unregistered.
     pub(crate) fn vdev(&self) -> *mut c_void {
-        // SAFETY: alive by the type invariant; `vdev` never changes.
+        // SAFETY: alive by the type invariant; `vdev` is written under `lock`
+        // by `forget_device`, hence a volatile read (`READ_ONCE`).
         unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).vdev) }
     }
 
-    /// Forgets the device if it is `dev`, under the binding's lock, which
-    /// the netlink socket's teardown takes to read it.
-    pub(crate) fn clear_dev(&self, dev: *mut bindings::net_device) {
+    /// Forgets `dev` as the binding's device and as its virtual device,
+    /// under the binding's lock, which the netlink socket's teardown takes
+    /// to read them. Returns whether `dev` was the binding's device.
+    ///
+    /// Private: once the device is forgotten, unbind no longer closes its
+    /// queues, so only the callers below, which hold a proof that nothing
+    /// is installed or running on it any more, may do it.
+    fn forget_device(&self, dev: *mut bindings::net_device) -> bool {
         let b = self.as_raw();
         // SAFETY: alive by the type invariant; the lock was initialised before
-        // publication. `WRITE_ONCE` pairs with lockless readers.
+        // publication. Volatile writes (`WRITE_ONCE`) pair with lockless
+        // readers, which only compare the pointers.
         unsafe {
             bindings::mutex_lock(&raw mut (*b).lock);
-            if (*b).dev == dev {
+            if (*b).vdev == dev.cast() {
+                core::ptr::write_volatile(&raw mut (*b).vdev, core::ptr::null_mut());
+            }
+            let gone = (*b).dev == dev;
+            if gone {
                 core::ptr::write_volatile(&raw mut (*b).dev, core::ptr::null_mut());
             }
             bindings::mutex_unlock(&raw mut (*b).lock);
+            gone
+        }
+    }
+
+    /// Ends the installation of the binding on `queue`; when it was the last
+    /// one, the binding lets go of its device and unmaps the dma-buf (RX).
+    pub(crate) fn uninstall_queue(&self, queue: &UninstalledQueue) {
+        let Some((idx, _)) = self.rxqs().find(|&(_, q)| q == queue.0) else {
+            return;
+        };
+        if self.remove_rxq(idx) {
+            self.forget_device(self.dev());
+            self.unmap();
+        }
+    }
+
+    /// Lets go of `dev`, which unregisters, if this TX binding uses it (as
+    /// its device or as the virtual device bind-tx was called on); unmaps the
+    /// dma-buf when it was the binding's device. RX bindings let go of their
+    /// device through [`Binding::uninstall_queue`].
+    pub(crate) fn device_unregisters(&self, dev: &UnregisteringDevice) {
+        if self.is_tx() && (self.dev() == dev.0 || self.vdev() == dev.0.cast()) {
+            if self.forget_device(dev.0) {
+                self.unmap();
+            }
         }
     }
 
@@ -155,7 +192,7 @@ impl Binding {
     /// not wait for the last reference (a socket or an skb may hold one long
     /// after). The attachment, and the device reference taken for it, stay
     /// until the binding is freed, which unmaps only what is still mapped.
-    pub(crate) fn unmap(&self) {
+    fn unmap(&self) {
         let b = self.as_raw();
         // SAFETY: alive by the type invariant. The binding owns `attachment`
         // and `sgt` (a mapping of it in `direction`); `sgt` is taken only
@@ -258,13 +295,53 @@ impl Binding {
     }
 
     /// Forgets the queue at table index `idx`; returns whether none remain.
-    pub(crate) fn remove_rxq(&self, idx: usize) -> bool {
+    /// Private for the same reason as `forget_device`.
+    fn remove_rxq(&self, idx: usize) -> bool {
         // SAFETY: the table lives as long as the binding.
         unsafe {
             let xa = &raw mut (*self.as_raw()).bound_rxqs;
             bindings::xa_erase(xa, idx);
             bindings::xa_empty(xa)
         }
+    }
+}
+
+/// An RX queue whose memory provider installation is ending: the queue no
+/// longer fills buffers from it (the device unregisters, or a queue lease
+/// ends and the physical queue was reconfigured without it).
+///
+/// # Invariants
+///
+/// The queue is stopped for the binding: it will not DMA into its buffer.
+pub(crate) struct UninstalledQueue(RxQueue);
+
+impl UninstalledQueue {
+    /// # Safety
+    ///
+    /// The core is uninstalling the provider from `rxq` (the `uninstall`
+    /// memory provider callback), after the queue stopped using it.
+    pub(crate) unsafe fn new(rxq: RxQueue) -> Self {
+        // INVARIANT: per the caller.
+        Self(rxq)
+    }
+}
+
+/// A net device that unregisters: its queues are stopped, their providers
+/// uninstalled, and it transmits nothing more.
+///
+/// # Invariants
+///
+/// `self.0` is such a device; it is only compared.
+pub(crate) struct UnregisteringDevice(*mut bindings::net_device);
+
+impl UnregisteringDevice {
+    /// # Safety
+    ///
+    /// Called from the unregister path of `dev`, after `dev_shutdown()` and
+    /// the uninstall of its RX queues' memory providers.
+    pub(crate) unsafe fn new(dev: *mut bindings::net_device) -> Self {
+        // INVARIANT: per the caller.
+        Self(dev)
     }
 }
 

@@ -36,7 +36,7 @@ mod tx;
 
 use abstractions::dma_buf::Direction;
 use abstractions::net::{Extack, NetDevice, NlSock, RxQueue, TcpSock};
-use binding::{Binding, OwnedBinding};
+use binding::{Binding, OwnedBinding, UninstalledQueue, UnregisteringDevice};
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -111,15 +111,17 @@ pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     bind::unbind(binding, dev);
 }
 
-/// Forgets a device that is unregistering in the TX bindings made on it
-/// (called from `unregister_netdevice_many_notify`).
+/// Makes the TX bindings let go of a device that unregisters.
 ///
 /// # Safety
 ///
-/// Callable from process context; `dev` is only compared.
+/// Called from the unregister path of `dev`, after `dev_shutdown()` and the
+/// uninstall of its RX queues' memory providers; process context.
 #[export]
 pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_device) {
-    tx::unregister_netdev(dev);
+    // SAFETY: called from `unregister_netdevice_many_notify()` right after
+    // `dev_shutdown()` and `dev_memory_provider_uninstall()`.
+    tx::unregister_netdev(&unsafe { UnregisteringDevice::new(dev) });
 }
 
 /// Installs a binding on RX queue `rxq_idx` of `dev`.
@@ -391,5 +393,12 @@ unsafe extern "C" fn mp_dmabuf_devmem_uninstall(
 ) {
     // SAFETY: per the function's contract.
     let (binding, rxq) = unsafe { (Binding::from_raw(mp_priv.cast()), RxQueue::from_raw(rxq)) };
-    provider::uninstall(binding, rxq);
+    let Some(rxq) = rxq else {
+        return;
+    };
+    // SAFETY: the core calls `uninstall` when the installation on `rxq`
+    // ends, after the queue stopped using the provider: the device
+    // unregisters (after `dev_shutdown()`), or a lease ended and the
+    // physical queue was reconfigured without it.
+    provider::uninstall(binding, &unsafe { UninstalledQueue::new(rxq) });
 }

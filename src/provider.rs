@@ -7,7 +7,7 @@
 
 use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::net::RxQueue;
-use crate::binding::Binding;
+use crate::binding::{Binding, UninstalledQueue};
 use crate::netmem::{disown, OwnedNetIov, PagePool, PagePoolInit};
 use kernel::{bindings, prelude::*, sync::aref::ARef};
 
@@ -78,14 +78,9 @@ pub(crate) fn nl_fill_attr(rxq: Option<RxQueue>) -> u32 {
     }
 }
 
-/// Forgets `rxq` (being unregistered, or a lease ending); the binding lets go
-/// of its device, and unmaps the dma-buf, when its last queue goes.
-pub(crate) fn uninstall(binding: &Binding, rxq: Option<RxQueue>) {
-    let Some(found) = binding.rxqs().find(|&(_, q)| Some(q) == rxq) else {
-        return;
-    };
-    if binding.remove_rxq(found.0) {
-        binding.clear_dev(binding.dev());
-        binding.unmap();
-    }
+/// Ends the binding's installation on a queue (its device unregisters, or a
+/// lease ends); the binding lets go of its device, and unmaps the dma-buf,
+/// when its last queue goes.
+pub(crate) fn uninstall(binding: &Binding, queue: &UninstalledQueue) {
+    binding.uninstall_queue(queue);
 }

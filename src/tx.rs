@@ -4,10 +4,10 @@
 //! dma-buf, and letting go of a device that unregisters.
 
 use crate::abstractions::net::TcpSock;
-use crate::binding::Binding;
+use crate::binding::{Binding, UnregisteringDevice};
 use crate::ids;
 use crate::netmem::{NetIov, NIOV_SIZE};
-use kernel::{bindings, prelude::*, sync::aref::ARef, sync::rcu};
+use kernel::{prelude::*, sync::aref::ARef, sync::rcu};
 
 /// The TX binding `id`, referenced, if `sk`'s route leads to its device (or
 /// to the virtual device bind-tx was called on).
@@ -37,18 +37,13 @@ pub(crate) fn niov_at(binding: &Binding, addr: usize) -> Option<(NetIov<'_>, usi
     Some((niov, off, NIOV_SIZE - off))
 }
 
-/// Forgets `dev`, which is unregistering, in every TX binding made on it,
-/// and unmaps their dma-bufs.
+/// Makes every TX binding let go of `dev`, which unregisters: as its device
+/// (then the dma-buf is unmapped) or as the virtual device it was bound
+/// through (then only compared, and a new device could take its address).
 ///
 /// An RX binding lets go of its device when its last queue is uninstalled; a
 /// TX binding has no queue, so without this the netlink socket that made it
 /// would, when closed after the device is gone, lock a freed device.
-/// `dev` is only compared.
-pub(crate) fn unregister_netdev(dev: *mut bindings::net_device) {
-    ids::for_each(|binding| {
-        if binding.is_tx() && binding.dev() == dev {
-            binding.clear_dev(dev);
-            binding.unmap();
-        }
-    });
+pub(crate) fn unregister_netdev(dev: &UnregisteringDevice) {
+    ids::for_each(|binding| binding.device_unregisters(dev));
 }
