@@ -214,6 +214,8 @@ def bind_tx_through_lease_netkit_deleted():
     assert bid > 0
     sh(f"ip link del dev {host}")
     eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "attachment held by socket")
+    # The binding forgets the netkit, not the device it maps for.
+    assert dma_mappings(ns), "mapping dropped with the netkit"
     g.stop()
     wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
 
