@@ -199,9 +199,12 @@ test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
 {
 	struct net_devmem_dmabuf_binding *b;
 
+	/* As netdev-genl calls it: socket, then device instance lock. */
 	mutex_lock(&ctx->sock.lock);
+	netdev_lock(ctx->netdev);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, dir, ctx->fd,
 				   &ctx->sock, &ctx->extack);
+	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	return b;
 }
@@ -209,7 +212,9 @@ test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
 static void test_unbind(struct test_ctx *ctx, struct net_devmem_dmabuf_binding *b)
 {
 	mutex_lock(&ctx->sock.lock);
+	netdev_lock(ctx->netdev);
 	net_devmem_unbind_dmabuf(b);
+	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 }
 
@@ -341,8 +346,10 @@ static void devmem_rejects_missing_dma_device(struct kunit *test)
 	struct net_devmem_dmabuf_binding *b;
 
 	mutex_lock(&ctx->sock.lock);
+	netdev_lock(ctx->netdev);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, DMA_FROM_DEVICE,
 				   ctx->fd, &ctx->sock, &ctx->extack);
+	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
 	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EOPNOTSUPP);

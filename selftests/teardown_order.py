@@ -108,6 +108,7 @@ def tx_other_device_deleted_keeps_binding_usable():
     defer(nl.close)
     nl.bind_tx({"ifindex": ns.ifindex(), "fd": fd})
     mapped = dma_mappings(ns)
+    assert mapped, "dma-buf not mapped for the bound device"
     other.delete()
     eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "TX attachment kept")
     eq(dma_mappings(ns), mapped, "TX mapping kept")

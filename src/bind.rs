@@ -55,14 +55,14 @@ pub(crate) fn bind(
     }
 
     let nid = dev.numa_node();
-    let pool = OwnedChunkPool::new(nid)?;
+    binding.set_pool(OwnedChunkPool::new(nid)?);
     let mut virt = 0usize;
     for (dma, len) in mapping.segments() {
         if len % NIOV_SIZE != 0 {
             extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
             return Err(EINVAL);
         }
-        let niovs = pool.add_chunk(binding.as_raw(), dma, len, virt, nid)?;
+        let niovs = binding.add_chunk(dma, len, virt, nid)?;
         if let Some(v) = tx_vec.as_mut() {
             let first = virt / NIOV_SIZE;
             for (i, niov) in niovs.enumerate() {
@@ -75,7 +75,6 @@ pub(crate) fn bind(
     }
 
     // Hand everything to the binding before it becomes visible.
-    binding.set_pool(pool);
     if let Some(v) = tx_vec {
         binding.set_tx_vec(v);
     }
@@ -84,7 +83,7 @@ pub(crate) fn bind(
     binding.set_dmabuf(dmabuf);
     ids::insert(&mut binding)?;
 
-    Ok(binding.publish().link(sock))
+    Ok(binding.publish(sock))
 }
 
 /// Unbinds: hides the binding from lookups, waits for lookups in flight,
@@ -98,29 +97,19 @@ pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
     synchronize_net();
 
     if let Some(dev) = dev {
-        let params = binding.mp_params();
-        for (_, rxq) in binding.rxqs() {
-            dev.mp_close_rxq(rxq.index(), &params);
-        }
+        binding.close_queues(dev);
     }
     drop(binding);
 }
 
 /// Installs `binding` on RX queue `idx` of `dev` and records the queue.
 ///
-/// The caller holds the device's instance lock.
+/// The device's instance lock is held (`NetDevice`'s contract).
 pub(crate) fn bind_to_queue(
     dev: &NetDevice,
     idx: u32,
     binding: &Binding,
     extack: &Extack,
 ) -> Result {
-    let params = binding.mp_params();
-    dev.mp_open_rxq(idx, &params, extack)?;
-    // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
-    let recorded = dev
-        .rx_queue(idx)
-        .ok_or(EINVAL)
-        .and_then(|rxq| binding.add_rxq(rxq));
-    recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
+    binding.install_on(dev, idx, extack)
 }

@@ -20,7 +20,7 @@
 
 use crate::abstractions::alloc::{kbox_pin_init_on, node};
 use crate::abstractions::dma_buf::{Attachment, Direction, DmaBuf, Mapping};
-use crate::abstractions::net::{MpParams, NetDevice, NlSock, RxQueue};
+use crate::abstractions::net::{Extack, MpParams, NetDevice, NlSock, RxQueue};
 use crate::genpool::{ChunkPool, OwnedChunkPool};
 use crate::netmem::{NetIov, NIOV_SIZE};
 use core::{ops::Deref, pin::Pin, ptr::NonNull};
@@ -242,16 +242,43 @@ impl Binding {
     }
 
     /// The parameters that install this binding as a queue's provider.
-    pub(crate) fn mp_params(&self) -> MpParams {
+    /// Private: the binding outlives an installation only because every one
+    /// is recorded in its queue table ([`Binding::install_on`]).
+    fn mp_params(&self) -> MpParams {
         // SAFETY: the devmem ops take a binding as their private data. A
-        // binding outlives its installations: unbind closes every queue it
-        // is installed on before dropping the socket's reference, and each
-        // page pool holds a reference of its own.
+        // binding outlives its installations: each is recorded in the queue
+        // table by `install_on`, unbind closes every recorded queue before
+        // dropping the socket's reference, and each page pool holds a
+        // reference of its own.
         unsafe { MpParams::new(self.as_raw().cast(), &crate::provider::DMABUF_DEVMEM_OPS) }
     }
 
-    /// Records `rxq` as bound to this binding.
-    pub(crate) fn add_rxq(&self, rxq: RxQueue) -> Result {
+    /// Installs the binding as the memory provider of RX queue `idx` of
+    /// `dev` (locked, by `NetDevice`'s contract) and records the queue, so
+    /// that unbind closes it again; undone if it cannot be recorded.
+    pub(crate) fn install_on(&self, dev: &NetDevice, idx: u32, extack: &Extack) -> Result {
+        let params = self.mp_params();
+        dev.mp_open_rxq(idx, &params, extack)?;
+        // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
+        let recorded = dev
+            .rx_queue(idx)
+            .ok_or(EINVAL)
+            .and_then(|rxq| self.add_rxq(rxq));
+        recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
+    }
+
+    /// Closes every queue of `dev`, the binding's device, that the binding is
+    /// installed on (unbind).
+    pub(crate) fn close_queues(&self, dev: &NetDevice) {
+        let params = self.mp_params();
+        for (_, rxq) in self.rxqs() {
+            dev.mp_close_rxq(rxq.index(), &params);
+        }
+    }
+
+    /// Records `rxq` as bound to this binding. Private: only a queue the
+    /// binding was just installed on may be recorded ([`Binding::install_on`]).
+    fn add_rxq(&self, rxq: RxQueue) -> Result {
         let mut idx = 0u32;
         let limit = bindings::xa_limit {
             min: 0,
@@ -363,32 +390,15 @@ unsafe impl Send for OwnedBinding {}
 unsafe impl Sync for OwnedBinding {}
 
 impl OwnedBinding {
-    /// Hands the initial reference to C (the socket's list).
-    pub(crate) fn into_raw(self) -> *mut bindings::net_devmem_dmabuf_binding {
-        let ptr = self.0.as_ptr();
-        core::mem::forget(self);
-        ptr.cast()
-    }
-
     /// Takes back the initial reference from C.
     ///
     /// # Safety
     ///
-    /// `ptr` must come from [`OwnedBinding::into_raw`] and not have been taken
+    /// `ptr` must come from [`RawBinding::publish`] and not have been taken
     /// back yet.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::net_devmem_dmabuf_binding) -> Self {
         // INVARIANT: per the caller, the initial reference is passed back.
         Self(NonNull::new(ptr.cast()).expect("binding pointer"))
-    }
-
-    /// Links the binding on `sock`'s list of bindings, where the socket keeps
-    /// this reference.
-    pub(crate) fn link(self, sock: &NlSock) -> *mut bindings::net_devmem_dmabuf_binding {
-        let ptr = self.into_raw();
-        // SAFETY: the node is unlinked (publication just happened) and lives
-        // until `unlink` removes it; `&NlSock` proves the socket is locked.
-        unsafe { sock.add(&raw mut (*ptr).list) };
-        ptr
     }
 
     /// Unlinks the binding from its netlink socket's list, if it was linked.
@@ -540,15 +550,35 @@ impl RawBinding {
         unsafe { &raw mut (*self.ptr()).id }
     }
 
-    /// Hands the finished binding over to its reference count: from here on
-    /// it is freed by [`free_work`] after the last put. Returns the initial
-    /// reference.
-    pub(crate) fn publish(self) -> OwnedBinding {
+    /// Hands the finished binding over to its reference count and links it
+    /// on `sock`'s list of bindings, which keeps the initial reference (C
+    /// takes it back with [`OwnedBinding::from_raw`] at unbind). From here on
+    /// it is freed by [`free_work`] after the last put.
+    pub(crate) fn publish(self, sock: &NlSock) -> *mut bindings::net_devmem_dmabuf_binding {
         let ptr = self.ptr();
         core::mem::forget(self);
-        // INVARIANT: fully set up; the count starts at one, the reference
-        // returned here.
-        OwnedBinding(NonNull::new(ptr.cast()).expect("binding pointer"))
+        // SAFETY: the node is all-zero (never linked) and lives until unbind
+        // unlinks it; `&NlSock` proves the socket is locked.
+        unsafe { sock.add(&raw mut (*ptr).list) };
+        ptr
+    }
+
+    /// Carves DMA segment `dma`/`len`, at offset `virt` of the dma-buf, into
+    /// `net_iov`s of this binding's genpool (set with
+    /// [`RawBinding::set_pool`]); returns them in order.
+    pub(crate) fn add_chunk(
+        &mut self,
+        dma: bindings::dma_addr_t,
+        len: usize,
+        virt: usize,
+        nid: c_int,
+    ) -> Result<impl Iterator<Item = *mut bindings::net_iov>> {
+        // SAFETY: `self.0` is ours; the pool, if set, is owned by it.
+        let pool = NonNull::new(unsafe { (*self.ptr()).chunk_pool }).ok_or(EINVAL)?;
+        // SAFETY: the pool is alive while `self` owns it, and it is this
+        // binding's own, so the chunk owners point back to the binding that
+        // frees them with the pool.
+        unsafe { ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid) }
     }
 }
 

@@ -36,7 +36,12 @@ impl ChunkPool {
     ///
     /// `virt` is the segment's offset in the dma-buf. Returns the chunk's
     /// `net_iov`s in order; they live until the pool is dropped.
-    pub(crate) fn add_chunk(
+    ///
+    /// # Safety
+    ///
+    /// `binding` must be the binding that owns this pool (and frees it): the
+    /// chunk owners point to it, and `net_iov`s find their binding that way.
+    pub(crate) unsafe fn add_chunk(
         &self,
         binding: *mut bindings::net_devmem_dmabuf_binding,
         dma: bindings::dma_addr_t,

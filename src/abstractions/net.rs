@@ -63,7 +63,9 @@ impl NetDevice {
     ///
     /// # Safety
     ///
-    /// `dev` must be a live, registered net device for `'a`.
+    /// `dev` must be a live, registered net device for `'a`, whose instance
+    /// lock (`netdev_lock`) the caller holds for `'a`: the queue
+    /// reconfiguration methods below need it.
     pub(crate) unsafe fn from_raw<'a>(dev: *mut bindings::net_device) -> &'a Self {
         // SAFETY: transparent wrapper over `Opaque<net_device>`; the caller
         // guarantees liveness.
@@ -97,7 +99,7 @@ impl NetDevice {
 
     /// Installs the memory provider `params` on RX queue `idx`.
     ///
-    /// The caller holds the device's instance lock.
+    /// The device's instance lock is held (type contract).
     pub(crate) fn mp_open_rxq(&self, idx: u32, params: &MpParams, extack: &Extack) -> Result {
         // SAFETY: the device is alive and locked by the caller; `params` and
         // `extack` are valid for the call.
@@ -108,7 +110,7 @@ impl NetDevice {
 
     /// Removes the memory provider `params` from RX queue `idx`.
     ///
-    /// The caller holds the device's instance lock.
+    /// The device's instance lock is held (type contract).
     pub(crate) fn mp_close_rxq(&self, idx: u32, params: &MpParams) {
         // SAFETY: the device is alive and locked by the caller.
         unsafe { bindings::netif_mp_close_rxq(self.as_raw(), idx, params.as_ptr()) };
