@@ -17,13 +17,16 @@
 #include <kunit/test.h>
 #include <linux/dma-buf.h>
 #include <linux/fdtable.h>
+#include <linux/iosys-map.h>
 #include <linux/file.h>
 #include <linux/genalloc.h>
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/scatterlist.h>
+#include <linux/vmalloc.h>
 #include <net/netdev_netlink.h>
+#include <net/netdev_queues.h>
 #include <net/netlink.h>
 #include <net/page_pool/types.h>
 
@@ -42,6 +45,9 @@ struct test_exporter {
 	size_t seg_len[TEST_MAX_SEGS];
 	atomic_t attached, detached, mapped, unmapped, released;
 	enum dma_data_direction map_dir, unmap_dir;
+	/* Memory behind the buffer, for kernel mappings. */
+	void *vaddr;
+	atomic_t vmapped, vunmapped;
 };
 
 static int test_attach(struct dma_buf *dmabuf, struct dma_buf_attachment *att)
@@ -95,10 +101,28 @@ static void test_unmap(struct dma_buf_attachment *att, struct sg_table *sgt,
 	kfree(sgt);
 }
 
+static int test_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct test_exporter *exp = dmabuf->priv;
+
+	atomic_inc(&exp->vmapped);
+	iosys_map_set_vaddr(map, exp->vaddr);
+	return 0;
+}
+
+static void test_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct test_exporter *exp = dmabuf->priv;
+
+	atomic_inc(&exp->vunmapped);
+}
+
 static void test_exporter_put(struct test_exporter *exp)
 {
-	if (refcount_dec_and_test(&exp->users))
+	if (refcount_dec_and_test(&exp->users)) {
+		vfree(exp->vaddr);
 		kfree(exp);
+	}
 }
 
 static void test_release(struct dma_buf *dmabuf)
@@ -115,6 +139,22 @@ static const struct dma_buf_ops test_dmabuf_ops = {
 	.map_dma_buf = test_map,
 	.unmap_dma_buf = test_unmap,
 	.release = test_release,
+	.vmap = test_vmap,
+	.vunmap = test_vunmap,
+};
+
+/* An exporter that cannot map its buffer into the kernel. */
+static const struct dma_buf_ops test_dmabuf_ops_no_vmap = {
+	.attach = test_attach,
+	.detach = test_detach,
+	.map_dma_buf = test_map,
+	.unmap_dma_buf = test_unmap,
+	.release = test_release,
+};
+
+/* Queue management ops of a device that moves data with the CPU. */
+static const struct netdev_queue_mgmt_ops test_cpu_access_ops = {
+	.netmem_cpu_access = true,
 };
 
 /* Everything one test needs: an exporter, a dma-buf fd, a DMA device, an
@@ -143,9 +183,10 @@ static void test_ctx_exit(void *data)
 /* Segments are given in pages, with an extra byte count for the last one
  * (to make it unaligned); size_extra is added to the dma-buf's size.
  */
-static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
-				     const unsigned int *pages,
-				     size_t last_extra, size_t size_extra)
+static struct test_ctx *__test_ctx_new(struct kunit *test, unsigned int nsegs,
+				       const unsigned int *pages,
+				       size_t last_extra, size_t size_extra,
+				       const struct dma_buf_ops *ops)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct dma_buf *dmabuf;
@@ -180,7 +221,7 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 	ctx->exp->seg_len[nsegs - 1] += last_extra;
 	size += last_extra + size_extra;
 
-	info.ops = &test_dmabuf_ops;
+	info.ops = ops;
 	info.size = size;
 	info.flags = O_RDWR;
 	info.priv = ctx->exp;
@@ -192,6 +233,14 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 		dma_buf_put(dmabuf);
 	KUNIT_ASSERT_GE(test, ctx->fd, 0);
 	return ctx;
+}
+
+static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
+				     const unsigned int *pages,
+				     size_t last_extra, size_t size_extra)
+{
+	return __test_ctx_new(test, nsegs, pages, last_extra, size_extra,
+			      &test_dmabuf_ops);
 }
 
 static struct net_devmem_dmabuf_binding *
@@ -295,8 +344,11 @@ static void devmem_carves_every_segment(struct kunit *test)
 				ctx->exp->seg_addr[seg] + (page - first) * PAGE_SIZE);
 		KUNIT_EXPECT_FALSE(test, seen_virt & BIT(page));
 		seen_virt |= BIT(page);
+		/* A NIC that DMAs gets no kernel mapping. */
+		KUNIT_EXPECT_NULL(test, net_iov_cpu_addr(niov));
 	}
 	KUNIT_EXPECT_EQ(test, seen_virt, GENMASK(8, 0));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vmapped), 0);
 
 	for (i = 0; i < n; i++)
 		net_devmem_free_dmabuf(niovs[i]);
@@ -305,6 +357,73 @@ static void devmem_carves_every_segment(struct kunit *test)
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+}
+
+/* A device without DMA gets the dma-buf mapped into the kernel for the
+ * binding's life, and each net_iov's address in that mapping.
+ */
+static void devmem_cpu_access_maps_the_buffer(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_iov *niovs[9] = {};
+	struct net_devmem_dmabuf_binding *b;
+	u8 *buf, *va;
+	unsigned int i;
+
+	buf = vzalloc(9 * PAGE_SIZE);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	ctx->exp->vaddr = buf;
+	ctx->netdev->queue_mgmt_ops = &test_cpu_access_ops;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vmapped), 1);
+
+	for (i = 0; i < ARRAY_SIZE(niovs); i++) {
+		niovs[i] = net_devmem_alloc_dmabuf(b);
+		KUNIT_ASSERT_NOT_NULL(test, niovs[i]);
+		va = net_iov_cpu_addr(niovs[i]);
+		KUNIT_EXPECT_PTR_EQ(test, va,
+				    buf + net_iov_virtual_addr(niovs[i]));
+		if (va) {
+			/* Both ends of the page, seen through the buffer. */
+			va[0] = i + 1;
+			va[PAGE_SIZE - 1] = i + 1;
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(niovs); i++) {
+		unsigned long off = net_iov_virtual_addr(niovs[i]);
+
+		KUNIT_EXPECT_EQ(test, buf[off], i + 1);
+		KUNIT_EXPECT_EQ(test, buf[off + PAGE_SIZE - 1], i + 1);
+		net_devmem_free_dmabuf(niovs[i]);
+	}
+
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vunmapped), 1);
+}
+
+/* An exporter that cannot map the buffer fails the bind of such a device,
+ * and the bind gives back everything it took.
+ */
+static void devmem_cpu_access_refused(struct kunit *test)
+{
+	struct test_ctx *ctx = __test_ctx_new(test, 3, three_segs, 0, 0,
+					      &test_dmabuf_ops_no_vmap);
+	struct net_devmem_dmabuf_binding *b;
+
+	ctx->netdev->queue_mgmt_ops = &test_cpu_access_ops;
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "Failed to map dmabuf for CPU access");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vunmapped), 0);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
 }
 
 static void devmem_rejects_unaligned_segment(struct kunit *test)
@@ -512,6 +631,8 @@ static void devmem_tx_device_unregisters(struct kunit *test)
 
 static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_carves_every_segment),
+	KUNIT_CASE(devmem_cpu_access_maps_the_buffer),
+	KUNIT_CASE(devmem_cpu_access_refused),
 	KUNIT_CASE(devmem_rejects_unaligned_segment),
 	KUNIT_CASE(devmem_rejects_unaligned_tx_size),
 	KUNIT_CASE(devmem_rejects_missing_dma_device),

@@ -15,10 +15,10 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (bind_rx, defer, dmabuf, dmabuf_attachments,  # noqa: E402
-                    eq, expect_nl_error, netdev_nl, page_pools, queue_dmabuf,
-                    ready_nsim, run_tests, set_hds, test, udmabuf,
-                    describe_error, wait_for)
+from devmem import (Nsim, bind_rx, defer, dmabuf,  # noqa: E402
+                    dmabuf_attachments, eq, expect_nl_error, netdev_nl,
+                    page_pools, queue_dmabuf, ready_nsim, run_tests, set_hds,
+                    test, udmabuf, describe_error, wait_for)
 
 
 def nsim_dev_name(ns):
@@ -114,6 +114,48 @@ def dma_switch_refused_while_bound():
     nl.close()
     ns.set_dma(False)
     assert not ns.get_dma()
+
+
+@test
+def dma_switch_is_per_port_and_reversible():
+    """The "dma" setting of one port changes nothing on its sibling (the bus
+    device they share keeps one DMA mask for life), and turning it off and
+    on again gives back exactly the behaviour of each state."""
+    ns = Nsim(ports=2, queues=4)
+    for port in (0, 1):
+        set_hds(ns.ifindex(port))
+        ns.up(port)
+    nl = netdev_nl()
+    defer(nl.close)
+
+    def refused(port, what):
+        expect_nl_error(lambda: bind_rx(nl, ns.ifindex(port), dmabuf(), [1]),
+                        errno.EOPNOTSUPP, "Device doesn't support DMA")
+        expect_nl_error(lambda: nl.bind_tx({"ifindex": ns.ifindex(port),
+                                            "fd": dmabuf()}),
+                        errno.EOPNOTSUPP, "Driver does not support netmem TX")
+        eq(queue_dmabuf(nl, ns.ifindex(port), 1), None, what)
+
+    def bound(port):
+        nl2 = netdev_nl()
+        fd = dmabuf()
+        bid = bind_rx(nl2, ns.ifindex(port), fd, [1])["id"]
+        eq(queue_dmabuf(nl2, ns.ifindex(port), 1), bid, f"port {port} queue 1")
+        nl2.bind_tx({"ifindex": ns.ifindex(port), "fd": dmabuf()})
+        nl2.close()
+        wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+
+    ns.set_dma(True, port=0)
+    refused(1, "port 1 with DMA on port 0 only")
+    bound(0)
+    ns.set_dma(False, port=0)
+    refused(0, "port 0 with DMA turned off")
+    refused(1, "port 1 with DMA off everywhere")
+    ns.set_dma(True, port=1)
+    refused(0, "port 0 with DMA on port 1 only")
+    bound(1)
+    ns.set_dma(True, port=0)
+    bound(0)
 
 
 # --- errors, bind-rx ---------------------------------------------------------

@@ -19,7 +19,7 @@
 //! C header: [`net/core/devmem.h`](srctree/net/core/devmem.h)
 
 use crate::abstractions::alloc::{kbox_pin_init_on, node};
-use crate::abstractions::dma_buf::{Attachment, Direction, DmaBuf, Mapping};
+use crate::abstractions::dma_buf::{Attachment, Direction, DmaBuf, KernelMap, Mapping};
 use crate::abstractions::net::{Extack, MpParams, NetDevice, NlSock, RxQueue};
 use crate::genpool::{ChunkPool, OwnedChunkPool};
 use crate::netmem::{NetIov, NIOV_SIZE};
@@ -216,6 +216,22 @@ impl Binding {
         // SAFETY: the pool is set before publication and freed only with the
         // binding, which outlives this borrow.
         unsafe { ChunkPool::from_raw((*self.as_raw()).chunk_pool) }
+    }
+
+    /// The kernel address of the dma-buf's bytes at `offset`, good for
+    /// `len` bytes, if the binding keeps a kernel mapping (its device moves
+    /// data with the CPU) and the range lies within the buffer.
+    pub(crate) fn cpu_addr(&self, offset: usize, len: usize) -> Option<NonNull<c_void>> {
+        // SAFETY: `vmap` is set before publication and unmapped only when
+        // the binding is freed, after this borrow.
+        let base = unsafe { (*self.as_raw()).vmap.__bindgen_anon_1.vaddr };
+        let base = NonNull::new(base)?;
+        if offset.checked_add(len)? > self.dmabuf_size() {
+            return None;
+        }
+        // SAFETY: the mapping covers the whole dma-buf and the range was just
+        // checked to lie within it.
+        Some(unsafe { base.byte_add(offset) })
     }
 
     /// Size of the bound dma-buf.
@@ -512,6 +528,14 @@ impl RawBinding {
         unsafe { (*self.ptr()).dmabuf = dmabuf.into_raw().as_ptr() };
     }
 
+    /// Stores the kernel mapping of the dma-buf, after [`RawBinding::set_dmabuf`]
+    /// with the dma-buf it maps.
+    pub(crate) fn set_kernel_map(&mut self, map: KernelMap) {
+        // SAFETY: `self.0` is ours; the field takes over the mapping, and the
+        // free path unmaps it with the binding's dma-buf.
+        unsafe { (*self.ptr()).vmap = map.into_raw() };
+    }
+
     /// Stores the attachment.
     pub(crate) fn set_attachment(&mut self, att: Attachment) {
         // SAFETY: `self.0` is ours; the field takes over the attachment.
@@ -610,6 +634,9 @@ impl Drop for RawBinding {
                 drop(Attachment::from_raw(d, att));
             }
             if let Some(d) = dmabuf {
+                if !(*b).vmap.__bindgen_anon_1.vaddr.is_null() {
+                    drop(KernelMap::from_raw(d, (*b).vmap));
+                }
                 drop(DmaBuf::from_raw(d));
             }
             bindings::xa_destroy(&raw mut (*b).bound_rxqs);

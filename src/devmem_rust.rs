@@ -217,6 +217,30 @@ pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
     }
 }
 
+/// The kernel address of a dma-buf `net_iov`'s bytes, for a device that
+/// moves data with the CPU; null for another kind of `net_iov` or a binding
+/// without a kernel mapping. Valid while the caller holds `niov`.
+///
+/// # Safety
+///
+/// `niov` is a `net_iov` the caller holds (a page-pool buffer or an skb
+/// fragment), which keeps a dma-buf `net_iov`'s binding alive.
+#[export]
+pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mut c_void {
+    // SAFETY: a held `net_iov` can be read; its type never changes.
+    if unsafe { (*niov).type_ } != bindings::net_iov_type_NET_IOV_DMABUF {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: a held dma-buf `net_iov` is one of this provider's, and the
+    // holder keeps its binding alive for the call.
+    let Some(niov) = (unsafe { NetIov::from_raw(niov.cast_mut()) }) else {
+        return core::ptr::null_mut();
+    };
+    niov.binding()
+        .cpu_addr(niov.dmabuf_offset(), netmem::NIOV_SIZE)
+        .map_or(core::ptr::null_mut(), NonNull::as_ptr)
+}
+
 /// One free `net_iov` of `binding`, or null. The caller owns the allocation
 /// until it returns it with [`net_devmem_free_dmabuf`].
 ///

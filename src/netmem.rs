@@ -112,6 +112,13 @@ impl<'a> NetIov<'a> {
         base + (self.index() * NIOV_SIZE) as bindings::dma_addr_t
     }
 
+    /// The offset of this page in the dma-buf.
+    pub(crate) fn dmabuf_offset(self) -> usize {
+        // SAFETY: the chunk owner is alive by the type invariant.
+        let base = unsafe { (*self.chunk_owner()).area.base_virtual };
+        base + self.index() * NIOV_SIZE
+    }
+
     fn pp_ref_count_atomic(self) -> &'a Atomic<i64> {
         // SAFETY: the counter is a live `atomic_long_t` for `'a` by the type
         // invariant, and it is only ever accessed atomically.

@@ -9,7 +9,11 @@
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
 use core::ptr::NonNull;
-use kernel::{bindings, error::from_err_ptr, prelude::*};
+use kernel::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    prelude::*,
+};
 
 /// DMA direction of a binding: RX bindings are mapped from the device, TX
 /// bindings to it, and each is unmapped with the direction it was mapped with.
@@ -103,6 +107,28 @@ impl DmaBuf {
             dmabuf: self.0,
             att,
         })
+    }
+}
+
+impl DmaBuf {
+    /// Maps the whole buffer into the kernel, for a device that moves data
+    /// with the CPU. Fails as the exporter does (`EINVAL` when it has no
+    /// `vmap`), and with `EOPNOTSUPP` for I/O memory, which cannot be read
+    /// or written as plain memory.
+    pub(crate) fn vmap(&self) -> Result<KernelMap> {
+        let mut map = bindings::iosys_map::default();
+        // SAFETY: the dma-buf is alive by the type invariant; `map` is a
+        // valid, cleared map for the exporter to fill.
+        to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.0.as_ptr(), &mut map) })?;
+        // INVARIANT: `map` is a mapping of this dma-buf just made.
+        let map = KernelMap {
+            dmabuf: self.0,
+            map,
+        };
+        if map.map.is_iomem {
+            return Err(crate::abstractions::net::eopnotsupp());
+        }
+        Ok(map)
     }
 }
 
@@ -231,5 +257,45 @@ impl Drop for Mapping {
                 self.dir.as_raw(),
             )
         };
+    }
+}
+
+/// A kernel mapping of a whole dma-buf (`dma_buf_vmap`).
+///
+/// # Invariants
+///
+/// `map` is a live `dma_buf_vmap` mapping of `dmabuf`, which outlives it.
+pub(crate) struct KernelMap {
+    dmabuf: NonNull<bindings::dma_buf>,
+    map: bindings::iosys_map,
+}
+
+impl KernelMap {
+    /// Takes back a mapping given away with [`KernelMap::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `map` must come from [`KernelMap::into_raw`] on a mapping of `dmabuf`,
+    /// not taken back yet, and `dmabuf` must outlive the result.
+    pub(crate) unsafe fn from_raw(
+        dmabuf: NonNull<bindings::dma_buf>,
+        map: bindings::iosys_map,
+    ) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self { dmabuf, map }
+    }
+
+    /// Gives the mapping away, to be taken back with [`KernelMap::from_raw`].
+    pub(crate) fn into_raw(self) -> bindings::iosys_map {
+        let map = self.map;
+        core::mem::forget(self);
+        map
+    }
+}
+
+impl Drop for KernelMap {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `map` maps `dmabuf`, which is alive.
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_ptr(), &mut self.map) };
     }
 }
