@@ -7,9 +7,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavor=${1:?usage: build-kernel.sh c|rust}
+flavor=${1:?usage: build-kernel.sh c|rust|bench-c|bench-rust}
+# c, rust: test kernels (debug set); bench-c, bench-rust: benchmark kernels.
+case $flavor in
+bench-*) set_frag=bench provider=${flavor#bench-} ;;
+*) set_frag=debug provider=$flavor ;;
+esac
 frag_common=$DEVMEM_ROOT/tools/config/vm.config
-frag_flavor=$DEVMEM_ROOT/tools/config/$flavor.config
+frag_set=$DEVMEM_ROOT/tools/config/$set_frag.config
+frag_flavor=$DEVMEM_ROOT/tools/config/$provider.config
 [ -f "$frag_flavor" ] || die "unknown flavor $flavor"
 
 tree=$("$DEVMEM_ROOT/tools/prepare-tree.sh")
@@ -27,8 +33,14 @@ kmake() { make -C "$tree" O="$out" BINDGEN="$BINDGEN" -j"$JOBS" "$@"; }
 # flavor's finished build of the same tree, and let kbuild rebuild what the
 # config change touches, instead of building everything again. A real copy:
 # hard links would let the compiler overwrite the other flavor's objects.
+# A flavor of the same set (test or bench) first: the other set differs in
+# its debug options, which nearly everything depends on.
 if [ ! -f "$out/arch/x86/boot/bzImage" ]; then
-	for other in "$DEVMEM_CACHE/build/"*-"$(basename "$tree")"; do
+	case $flavor in
+	bench-*) same=("$DEVMEM_CACHE/build/bench-"*-"$(basename "$tree")") ;;
+	*) same=() ;;
+	esac
+	for other in "${same[@]}" "$DEVMEM_CACHE/build/"*-"$(basename "$tree")"; do
 		[ "$other" != "$out" ] && [ -f "$other/arch/x86/boot/bzImage" ] || continue
 		say "kernel[$flavor]: starting from $(basename "$other")'s build (incremental)"
 		rm -rf "$out"
@@ -58,19 +70,19 @@ check_config() {
 			fi
 			;;
 		esac
-	done < <(cat "$frag_common" "$frag_flavor")
+	done < <(cat "$frag_common" "$frag_set" "$frag_flavor")
 	return $bad
 }
 
 # The tree's path is fixed; its series (which may change Kconfig) is in
 # .devmem-key, or the user's tree (KSRC) is taken as it is.
-cfg_key=$(content_key "$frag_common" "$frag_flavor" "$tree" "$tree/.devmem-key")
+cfg_key=$(content_key "$frag_common" "$frag_set" "$frag_flavor" "$tree" "$tree/.devmem-key")
 if [ "$(cat "$out/.devmem-config-key" 2>/dev/null)" != "$cfg_key" ]; then
 	say "kernel[$flavor]: configuring (tinyconfig + fragments)"
 	kmake rustavailable >/dev/null || die "make rustavailable failed: run tools/setup.sh"
 	kmake tinyconfig >/dev/null
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"$frag_common" "$frag_flavor" >/dev/null
+		"$frag_common" "$frag_set" "$frag_flavor" >/dev/null
 	kmake olddefconfig >/dev/null
 	check_config || die "kernel config lost required options (see above)"
 	echo "$cfg_key" >"$out/.devmem-config-key"

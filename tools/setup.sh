@@ -28,7 +28,7 @@ step_apt() {
 }
 
 step_venv() {
-	local want="virtme-ng libclang==$LIBCLANG_VERSION pyyaml jsonschema"
+	local want="virtme-ng libclang==$LIBCLANG_VERSION pyyaml jsonschema matplotlib"
 	local stamp=$VENV/.devmem-stamp
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 		say "venv: ready ($VENV)"

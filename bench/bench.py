@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""The recycling benchmarks, run inside one VM boot (tools/bench.sh boots
+each flavor several times and compares them).
+
+Writes one "row value unit" line per measurement to OUT (argument 1):
+  pp:*         page_pool paths on a devmem binding and on a plain pool, ns
+               per element (bench/devmem_bench.c, "pp" command)
+  fill:*       the provider's alloc+free against fill level (0, 50, 90,
+               99% held) and dma-buf layout, ns per pair ("fill" command)
+  bind:* unbind:*  bind-rx and unbind (socket close) latency over netlink,
+               ms, against dma-buf size and source
+  tcp:*        devmem TCP on the netdevsim pair (upstream ncdevmem,
+               validated) and plain TCP recv: MiB/s and system CPU s per GiB
+
+BENCH_SCALE=smoke runs every row once with tiny counts (the bench:smoke test
+of make check, which asserts only that numbers come out).
+"""
+
+import ctypes
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "selftests", "lib"))
+from devmem import (NsimPair, PAGE_SIZE, bind_rx, cleanup_all,  # noqa: E402
+                    netdev_nl, ready_nsim, tcp_listening, udmabuf)
+
+RUN = "/sys/kernel/debug/devmem_bench/run"
+SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
+NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
+THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+results = []
+
+
+def emit(row, value, unit):
+    results.append((row, value, unit))
+    print(f"bench: {row} {value:.3f} {unit}", flush=True)
+
+
+def kbench(cmd):
+    """Runs one in-kernel bench command; returns {name: ns per element}."""
+    fd = os.open(RUN, os.O_RDWR)
+    try:
+        os.write(fd, cmd.encode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
+    out = {}
+    for line in text.splitlines():
+        name, value = line.split()
+        out[name] = float(value)
+    if not out:
+        raise RuntimeError(f"bench command {cmd!r} gave no numbers")
+    return out
+
+
+def rows_pp():
+    """Row 1: page_pool paths, devmem binding (16 MiB udmabuf on netdevsim
+    RX queue 1) against a plain page_pool."""
+    ns = ready_nsim()
+    nl = netdev_nl()
+    bind_rx(nl, ns.ifindex(), udmabuf(pages=4096), [1])
+    count = 1000 if SMOKE else 200000
+    for name, v in kbench(f"pp {ns.ifindex()} 1 {count}").items():
+        emit(f"pp:{name}", v, "ns")
+    nl.close()
+    ns.delete()
+
+
+def rows_fill():
+    """Row 2: alloc+free against fill level and layout (64 MiB binding)."""
+    count, mib = (100, 4) if SMOKE else (2000, 64)
+    for layout in ("one", "pages"):
+        for name, v in kbench(f"fill {layout} {count} {mib}").items():
+            emit(f"fill:{name}", v, "ns")
+
+
+DMA_HEAP_IOCTL_ALLOC = 0xc0184800  # _IOWR('H', 0, struct dma_heap_allocation_data)
+
+
+def system_heap(size):
+    fd = os.open("/dev/dma_heap/system", os.O_RDWR)
+    try:
+        arg = struct.pack("QIIQ", size, 0, os.O_RDWR | os.O_CLOEXEC, 0)
+        buf = ctypes.create_string_buffer(arg, len(arg))
+        r = ctypes.CDLL(None, use_errno=True).ioctl(
+            fd, ctypes.c_ulong(DMA_HEAP_IOCTL_ALLOC), buf)
+        if r < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return struct.unpack("QIIQ", buf.raw)[1]
+    finally:
+        os.close(fd)
+
+
+def udmabuf_small_pages(size):
+    """A udmabuf over 4 KiB shmem pages (huge pages off while it is made)."""
+    with open(THP) as f:
+        old = re.search(r"\[(\w+)\]", f.read()).group(1)
+    with open(THP, "w") as f:
+        f.write("never")
+    try:
+        return udmabuf(pages=size // PAGE_SIZE)
+    finally:
+        with open(THP, "w") as f:
+            f.write(old)
+
+
+SOURCES = {
+    "udmabuf_huge": lambda size: udmabuf(pages=size // PAGE_SIZE),
+    "udmabuf_4k": udmabuf_small_pages,
+    "system_heap": system_heap,
+}
+
+
+def rows_bind():
+    """Row 3: bind-rx and unbind latency against size and source."""
+    ns = ready_nsim()
+    sizes = (1,) if SMOKE else (1, 16, 256, 1024)
+    for src, make in SOURCES.items():
+        for mib in sizes:
+            binds, unbinds = [], []
+            # Making a big buffer (zeroing its memory) costs far more than
+            # binding it: big sizes are sampled once per boot.
+            for _ in range(1 if SMOKE or mib >= 256 else 3):
+                fd = make(mib << 20)
+                nl = netdev_nl()
+                t0 = time.perf_counter()
+                bind_rx(nl, ns.ifindex(), fd, [1])
+                t1 = time.perf_counter()
+                nl.close()
+                t2 = time.perf_counter()
+                os.close(fd)
+                binds.append((t1 - t0) * 1e3)
+                unbinds.append((t2 - t1) * 1e3)
+            emit(f"bind:{src}_{mib}M", sorted(binds)[len(binds) // 2], "ms")
+            emit(f"unbind:{src}_{mib}M", sorted(unbinds)[len(unbinds) // 2], "ms")
+    ns.delete()
+
+
+def sys_cpu_s():
+    """System + softirq CPU time of the whole guest, in seconds."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def send_cmd(pair, port, mib):
+    return (f"ip netns exec {pair.REMOTE_NS} sh -c \"yes \\$(printf "
+            f"'\\001\\002\\003\\004\\005\\006') | head -c {mib}M | socat -u - "
+            f"TCP6:[{pair.V6[0]}]:{port},bind=[{pair.V6[1]}]:{port}\"")
+
+
+def rows_tcp():
+    """Row 4: devmem TCP (ncdevmem, validated) against plain TCP recv."""
+    mib = 4 if SMOKE else int(os.environ.get("BENCH_TCP_MIB", "256"))
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+
+    # devmem TCP: upstream ncdevmem binds a udmabuf and checks every byte.
+    port = 5201
+    log = open("/tmp/bench-ncdevmem.log", "w+")
+    srv = subprocess.Popen([NCDEVMEM, "-l", "-f", pair.ifname, "-s", pair.V6[0],
+                            "-p", str(port), "-c", pair.V6[1], "-v", "7"],
+                           stdout=log, stderr=subprocess.STDOUT)
+    t0 = time.monotonic()
+    while not tcp_listening(port):
+        if srv.poll() is not None or time.monotonic() - t0 > 120:
+            raise RuntimeError("ncdevmem did not start listening")
+        time.sleep(0.05)
+    c0, t1 = sys_cpu_s(), time.monotonic()
+    subprocess.run(send_cmd(pair, port, mib), shell=True, check=True, timeout=1800)
+    try:
+        srv.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        srv.send_signal(signal.SIGKILL)
+        srv.wait()
+        raise
+    elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
+    log.seek(0)
+    out = log.read()
+    got = max([int(x) for x in re.findall(r"total_received=(\d+)", out)] or [0])
+    if srv.returncode or got != mib << 20 or "Failed validation" in out:
+        raise RuntimeError(f"ncdevmem: exit {srv.returncode}, {got} bytes")
+    emit("tcp:devmem_MiBps", mib / elapsed, "MiB/s")
+    emit("tcp:devmem_sys_s_per_GiB", cpu * 1024 / mib, "s")
+
+    # Plain TCP into host memory on the same pair, same sender.
+    port = 5202
+    ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((pair.V6[0], port))
+    ls.listen(1)
+    sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
+    conn, _ = ls.accept()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    c0, t1, total = sys_cpu_s(), time.monotonic(), 0
+    while True:
+        n = conn.recv_into(view)
+        if not n:
+            break
+        total += n
+    elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
+    sender.wait(timeout=600)
+    conn.close()
+    ls.close()
+    if total != mib << 20:
+        raise RuntimeError(f"plain TCP received {total} bytes")
+    emit("tcp:plain_MiBps", mib / elapsed, "MiB/s")
+    emit("tcp:plain_sys_s_per_GiB", cpu * 1024 / mib, "s")
+
+
+ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp}
+
+
+def main():
+    out = sys.argv[1]
+    which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp").split()
+    rc = 0
+    for r in which:
+        t0 = time.monotonic()
+        try:
+            ROWS[r]()
+        except Exception as e:  # report and go on with the other rows
+            print(f"bench: row {r} failed: {e!r}", flush=True)
+            rc = 1
+        finally:
+            cleanup_all()
+        print(f"bench: row {r} took {time.monotonic() - t0:.1f} s", flush=True)
+    with open(out, "w") as f:
+        for row, value, unit in results:
+            f.write(f"{row} {value:.4f} {unit}\n")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
