@@ -18,6 +18,7 @@
 #include <linux/dma-buf.h>
 #include <linux/fdtable.h>
 #include <linux/iosys-map.h>
+#include <linux/kthread.h>
 #include <linux/file.h>
 #include <linux/genalloc.h>
 #include <linux/netdevice.h>
@@ -28,6 +29,7 @@
 #include <net/netdev_netlink.h>
 #include <net/netdev_queues.h>
 #include <net/netlink.h>
+#include <net/page_pool/helpers.h>
 #include <net/page_pool/types.h>
 
 #include "devmem.h"
@@ -294,6 +296,26 @@ static void test_settle(void)
 
 static const unsigned int three_segs[] = { 4, 2, 3 };
 
+/* How many net_iovs @b can hand out now: takes them all, then gives them
+ * back. The providers keep free net_iovs differently (C: the genpool's
+ * bitmap; Rust: a free list), so this asks the way a user would.
+ */
+static unsigned int test_free_niovs(struct net_devmem_dmabuf_binding *b)
+{
+	struct net_iov *niovs[16];
+	unsigned int n = 0, i;
+
+	while (n < ARRAY_SIZE(niovs)) {
+		niovs[n] = net_devmem_alloc_dmabuf(b);
+		if (!niovs[n])
+			break;
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		net_devmem_free_dmabuf(niovs[i]);
+	return n;
+}
+
 static void devmem_carves_every_segment(struct kunit *test)
 {
 	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
@@ -320,7 +342,7 @@ static void devmem_carves_every_segment(struct kunit *test)
 	}
 	extra = net_devmem_alloc_dmabuf(b);
 	KUNIT_EXPECT_NULL(test, extra);
-	KUNIT_EXPECT_EQ(test, gen_pool_avail(b->chunk_pool), 0);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 0);
 
 	for (i = 0; i < n; i++) {
 		struct net_iov *niov = niovs[i];
@@ -352,7 +374,7 @@ static void devmem_carves_every_segment(struct kunit *test)
 
 	for (i = 0; i < n; i++)
 		net_devmem_free_dmabuf(niovs[i]);
-	KUNIT_EXPECT_EQ(test, gen_pool_avail(b->chunk_pool), 9 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
@@ -556,11 +578,145 @@ static void devmem_pool_init_checks(struct kunit *test)
 	test_unbind(ctx, b);
 	test_settle();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
-	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool),
-			gen_pool_avail(b->chunk_pool));
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 	mp_dmabuf_devmem_destroy(pool);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+}
+
+/* A pool whose cache ran dry asks the provider for buffers. C hands out
+ * one net_iov per call; Rust also refills the pool's cache, up to what the
+ * cache holds, under one lock. Either way every net_iov is accounted for:
+ * returned, cached in the pool (lent to it), or still free.
+ */
+static void devmem_refill_fills_cache(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	netmem_ref got[9] = {};
+	struct net_devmem_dmabuf_binding *b;
+	unsigned int n = 0, cached, i, j;
+	struct page_pool *pool;
+
+	pool = kunit_kzalloc(test, sizeof(*pool), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pool);
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	pool->mp_priv = b;
+	KUNIT_ASSERT_EQ(test, mp_dmabuf_devmem_init(pool), 0);
+
+	got[n++] = mp_dmabuf_devmem_alloc_netmems(pool, GFP_ATOMIC);
+	KUNIT_ASSERT_NE(test, got[0], 0);
+	cached = pool->alloc.count;
+	if (IS_ENABLED(CONFIG_NET_DEVMEM_RUST))
+		KUNIT_EXPECT_EQ(test, cached, 8);
+	else
+		KUNIT_EXPECT_EQ(test, cached, 0);
+	KUNIT_EXPECT_EQ(test, 1 + cached + test_free_niovs(b), 9);
+
+	/* Each one a distinct net_iov of the binding, lent to this pool. */
+	while (pool->alloc.count)
+		got[n++] = pool->alloc.cache[--pool->alloc.count];
+	for (i = 0; i < n; i++) {
+		struct net_iov *niov;
+
+		KUNIT_ASSERT_TRUE(test, netmem_is_net_iov(got[i]));
+		niov = netmem_to_net_iov(got[i]);
+		KUNIT_EXPECT_PTR_EQ(test, net_devmem_iov_binding(niov), b);
+		KUNIT_EXPECT_PTR_EQ(test, niov->desc.pp, pool);
+		for (j = 0; j < i; j++)
+			KUNIT_EXPECT_NE(test, got[i], got[j]);
+	}
+
+	/* Given back as page_pool gives them: its last reference held. */
+	for (i = 0; i < n; i++) {
+		atomic_long_set(netmem_get_pp_ref_count_ref(got[i]), 1);
+		KUNIT_EXPECT_FALSE(test, mp_dmabuf_devmem_release_page(pool, got[i]));
+	}
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
+
+	mp_dmabuf_devmem_destroy(pool);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+}
+
+struct test_churn {
+	struct net_devmem_dmabuf_binding *b;
+	unsigned long *owned;	/* one bit per net_iov, set while taken */
+	atomic_t twice, lost;
+	bool bh;		/* as NAPI: bottom halves disabled */
+	struct completion done;
+};
+
+/* Takes and gives back net_iovs in a loop, up to three held at a time. */
+static int test_churn_fn(void *data)
+{
+	struct test_churn *c = data;
+	struct net_iov *held[3] = {};
+	unsigned int i, k;
+
+	for (i = 0; i < 20000; i++) {
+		k = i % ARRAY_SIZE(held);
+		if (c->bh)
+			local_bh_disable();
+		if (held[k]) {
+			clear_bit(net_iov_virtual_addr(held[k]) / PAGE_SIZE,
+				  c->owned);
+			net_devmem_free_dmabuf(held[k]);
+		}
+		held[k] = net_devmem_alloc_dmabuf(c->b);
+		if (held[k] && test_and_set_bit(net_iov_virtual_addr(held[k]) /
+						PAGE_SIZE, c->owned))
+			atomic_inc(&c->twice);
+		if (c->bh)
+			local_bh_enable();
+		if (!held[k])
+			atomic_inc(&c->lost);
+		cond_resched();
+	}
+	for (k = 0; k < ARRAY_SIZE(held); k++) {
+		if (held[k]) {
+			clear_bit(net_iov_virtual_addr(held[k]) / PAGE_SIZE,
+				  c->owned);
+			net_devmem_free_dmabuf(held[k]);
+		}
+	}
+	complete(&c->done);
+	return 0;
+}
+
+/* Two CPUs, one in process context and one as NAPI would, share a binding
+ * of nine net_iovs, each holding up to three: no net_iov is ever handed out
+ * twice, none is refused (six held at most), and all nine are free after.
+ */
+static void devmem_free_list_two_cpus(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct test_churn churn[2] = {};
+	struct net_devmem_dmabuf_binding *b;
+	struct task_struct *t;
+	unsigned long owned = 0;
+	unsigned int i;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	for (i = 0; i < 2; i++) {
+		churn[i].b = b;
+		churn[i].owned = &owned;
+		churn[i].bh = i;
+		init_completion(&churn[i].done);
+		t = kthread_run_on_cpu(test_churn_fn, &churn[i],
+				       i % num_online_cpus(), "devmem-churn/%u");
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t);
+	}
+	for (i = 0; i < 2; i++) {
+		wait_for_completion(&churn[i].done);
+		KUNIT_EXPECT_EQ(test, atomic_read(&churn[i].twice), 0);
+		KUNIT_EXPECT_EQ(test, atomic_read(&churn[i].lost), 0);
+	}
+	KUNIT_EXPECT_EQ(test, owned, 0);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 }
 
 static void devmem_release_at_last_put(struct kunit *test)
@@ -583,8 +739,7 @@ static void devmem_release_at_last_put(struct kunit *test)
 	flush_delayed_fput();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 0);
-	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool),
-			gen_pool_avail(b->chunk_pool));
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 
 	net_devmem_put_net_iov(niov);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
@@ -639,6 +794,8 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_tx_lookup_and_pages),
 	KUNIT_CASE(devmem_rx_binding_is_not_for_tx),
 	KUNIT_CASE(devmem_pool_init_checks),
+	KUNIT_CASE(devmem_refill_fills_cache),
+	KUNIT_CASE(devmem_free_list_two_cpus),
 	KUNIT_CASE(devmem_release_at_last_put),
 	KUNIT_CASE(devmem_tx_device_unregisters),
 	{}

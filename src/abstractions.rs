@@ -9,3 +9,4 @@ pub(crate) mod alloc;
 pub(crate) mod bug;
 pub(crate) mod dma_buf;
 pub(crate) mod net;
+pub(crate) mod sync;

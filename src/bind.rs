@@ -56,6 +56,7 @@ pub(crate) fn bind(
 
     let nid = dev.numa_node();
     binding.set_pool(OwnedChunkPool::new(nid)?);
+    binding.reserve_niovs(mapping.segments().map(|(_, len)| len / NIOV_SIZE).sum())?;
     let mut virt = 0usize;
     for (dma, len) in mapping.segments() {
         if len % NIOV_SIZE != 0 {

@@ -19,10 +19,13 @@
 //! C header: [`net/core/devmem.h`](srctree/net/core/devmem.h)
 
 use crate::abstractions::alloc::{kbox_pin_init_on, node};
+use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::dma_buf::{Attachment, Direction, DmaBuf, KernelMap, Mapping};
 use crate::abstractions::net::{Extack, MpParams, NetDevice, NlSock, RxQueue};
+use crate::abstractions::sync::{new_spinlock_bh, SpinLockBh};
+use crate::freelist::{FreeList, BATCH};
 use crate::genpool::{ChunkPool, OwnedChunkPool};
-use crate::netmem::{NetIov, NIOV_SIZE};
+use crate::netmem::{NetIov, OwnedNetIov, NIOV_SIZE};
 use core::{ops::Deref, pin::Pin, ptr::NonNull};
 use kernel::{
     alloc::KVVec,
@@ -34,6 +37,19 @@ use kernel::{
     types::Opaque,
 };
 
+/// Where a binding lives: the C structure, first, so that a pointer to it,
+/// which is what C code holds, is also a pointer to this; then what only
+/// this provider uses.
+#[repr(C)]
+#[pin_data]
+struct BindingStorage {
+    #[pin]
+    c: Opaque<bindings::net_devmem_dmabuf_binding>,
+    /// The free `net_iov`s, taken from NAPI and from process context.
+    #[pin]
+    free: SpinLockBh<FreeList>,
+}
+
 /// A published binding.
 ///
 /// # Invariants
@@ -42,7 +58,7 @@ use kernel::{
 /// [`RawBinding::publish`]; it is freed only after its reference count drops
 /// to zero.
 #[repr(transparent)]
-pub(crate) struct Binding(Opaque<bindings::net_devmem_dmabuf_binding>);
+pub(crate) struct Binding(BindingStorage);
 
 // SAFETY: a binding is shared between contexts by design: fields that change
 // after publication (`dev`, the queue table, the reference count) are
@@ -76,7 +92,9 @@ impl Binding {
     /// `ptr` must be a published binding on which a reference is held for
     /// all of `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_devmem_dmabuf_binding) -> &'a Self {
-        // SAFETY: transparent wrapper over `Opaque`; liveness per the caller.
+        // SAFETY: every binding of this provider is the first field of a
+        // `BindingStorage` (`RawBinding::new`), which `Binding` wraps
+        // transparently; liveness per the caller.
         unsafe { &*ptr.cast() }
     }
 
@@ -102,7 +120,56 @@ impl Binding {
 
     /// The raw pointer.
     pub(crate) fn as_raw(&self) -> *mut bindings::net_devmem_dmabuf_binding {
-        self.0.get()
+        self.0.c.get()
+    }
+
+    /// Takes up to `max` (at most [`BATCH`]) free `net_iov`s under one lock
+    /// and hands each to `each`, page_pool state cleared; returns how many.
+    pub(crate) fn alloc_niovs<'a>(
+        &'a self,
+        max: usize,
+        mut each: impl FnMut(OwnedNetIov<'a>),
+    ) -> usize {
+        let mut batch = [None; BATCH];
+        let n = {
+            let mut free = self.0.free.lock();
+            let n = max.min(BATCH).min(free.len());
+            for slot in &mut batch[..n] {
+                *slot = free.take();
+            }
+            n
+        };
+        for niov in batch[..n].iter().flatten() {
+            // SAFETY: the list holds only `net_iov`s carved from this
+            // binding, which outlives the borrow of `self`, and a `net_iov`
+            // taken off the list is owned by nobody else until it is given
+            // back.
+            let niov = unsafe {
+                OwnedNetIov::from_allocation(NetIov::from_raw(niov.as_ptr()).expect("non-null"))
+            };
+            niov.reset_pp_state();
+            each(niov);
+        }
+        n
+    }
+
+    /// One free `net_iov`, or `None` when all are in use.
+    pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
+        let mut got = None;
+        self.alloc_niovs(1, |niov| got = Some(niov));
+        got
+    }
+
+    /// Gives `niov` back to its binding's free list. A `net_iov` of another
+    /// binding, or one more than the binding has, is warned about (once, as
+    /// C's release path does) and left alone.
+    pub(crate) fn free_niov(&self, niov: OwnedNetIov<'_>) {
+        if warn_on_once!(!core::ptr::eq(niov.binding(), self)) {
+            return;
+        }
+        let raw = NonNull::new(niov.into_raw()).expect("non-null");
+        let given = self.0.free.lock().give(raw);
+        warn_on_once!(!given);
     }
 
     fn ref_ptr(&self) -> *mut bindings::percpu_ref {
@@ -209,13 +276,6 @@ impl Binding {
             }
         };
         drop(mapping);
-    }
-
-    /// The genpool of the binding's `net_iov`s.
-    pub(crate) fn pool(&self) -> &ChunkPool {
-        // SAFETY: the pool is set before publication and freed only with the
-        // binding, which outlives this borrow.
-        unsafe { ChunkPool::from_raw((*self.as_raw()).chunk_pool) }
     }
 
     /// The kernel address of the dma-buf's bytes at `offset`, good for
@@ -459,7 +519,13 @@ impl Drop for OwnedBinding {
 /// `self.0` is a `net_devmem_dmabuf_binding` allocated and initialised by
 /// [`RawBinding::new`], whose non-null resource fields are owned by it: each
 /// was stored by a `RawBinding` method from the matching owner type.
-pub(crate) struct RawBinding(NonNull<bindings::net_devmem_dmabuf_binding>);
+pub(crate) struct RawBinding(
+    NonNull<bindings::net_devmem_dmabuf_binding>,
+    /// The `net_iov`s carved so far, all free; moved into the binding by
+    /// [`RawBinding::publish`]. Filled here, outside the binding's lock,
+    /// because carving allocates.
+    FreeList,
+);
 
 impl RawBinding {
     /// Allocates a binding for `dev`, on the device's NUMA node, with its
@@ -472,7 +538,7 @@ impl RawBinding {
         release: bindings::percpu_ref_func_t,
     ) -> Result<Self> {
         let dev_raw = dev.as_raw();
-        let init = Opaque::<bindings::net_devmem_dmabuf_binding>::try_ffi_init(
+        let c = Opaque::<bindings::net_devmem_dmabuf_binding>::try_ffi_init(
             move |b: *mut bindings::net_devmem_dmabuf_binding| -> Result {
                 // SAFETY: `b` is valid for writes of one binding and pinned.
                 // All-zero gives null resource pointers and an unlinked list
@@ -498,13 +564,22 @@ impl RawBinding {
                 }
             },
         );
-        let boxed: Pin<KBox<Opaque<bindings::net_devmem_dmabuf_binding>>> =
+        // The free list first: if the C part fails, dropping the list is all
+        // the unwinding needed.
+        let init = try_pin_init!(BindingStorage {
+            free <- new_spinlock_bh!(FreeList::new(), c"binding->free"),
+            c <- c,
+        }? Error);
+        let boxed: Pin<KBox<BindingStorage>> =
             kbox_pin_init_on(init, GFP_KERNEL, node(dev.numa_node()))?;
         // SAFETY: the binding is never moved out of its allocation: only its
         // address is kept, and `drop` frees it in place.
         let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
         // INVARIANT: just initialised; it owns no resource yet.
-        Ok(Self(NonNull::new(ptr.cast()).ok_or(ENOMEM)?))
+        Ok(Self(
+            NonNull::new(ptr.cast()).ok_or(ENOMEM)?,
+            FreeList::new(),
+        ))
     }
 
     /// Takes back ownership of a binding whose last reference is gone.
@@ -515,7 +590,7 @@ impl RawBinding {
     /// count dropped to zero, and this must be the only such call for it.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::net_devmem_dmabuf_binding) -> Self {
         // INVARIANT: a published binding holds only owned resources.
-        Self(NonNull::new(ptr).expect("binding pointer"))
+        Self(NonNull::new(ptr).expect("binding pointer"), FreeList::new())
     }
 
     fn ptr(&self) -> *mut bindings::net_devmem_dmabuf_binding {
@@ -578,8 +653,14 @@ impl RawBinding {
     /// on `sock`'s list of bindings, which keeps the initial reference (C
     /// takes it back with [`OwnedBinding::from_raw`] at unbind). From here on
     /// it is freed by [`free_work`] after the last put.
-    pub(crate) fn publish(self, sock: &NlSock) -> *mut bindings::net_devmem_dmabuf_binding {
+    pub(crate) fn publish(mut self, sock: &NlSock) -> *mut bindings::net_devmem_dmabuf_binding {
+        // The carved `net_iov`s become the binding's free list; the lock
+        // only sees a move, the empty list it held is dropped after it.
+        let carved = core::mem::replace(&mut self.1, FreeList::new());
+        let empty = core::mem::replace(&mut *self.storage().free.lock(), carved);
+        drop(empty);
         let ptr = self.ptr();
+        // `self.1` is empty now: forgetting it leaks nothing.
         core::mem::forget(self);
         // SAFETY: the node is all-zero (never linked) and lives until unbind
         // unlinks it; `&NlSock` proves the socket is locked.
@@ -587,22 +668,40 @@ impl RawBinding {
         ptr
     }
 
+    fn storage(&self) -> &BindingStorage {
+        // SAFETY: `self.0` is the first field of a `BindingStorage` (`new`),
+        // alive while `self` owns it.
+        unsafe { &*self.ptr().cast::<BindingStorage>() }
+    }
+
+    /// Makes room in the free list for `count` `net_iov`s, so that giving
+    /// one back never allocates.
+    pub(crate) fn reserve_niovs(&mut self, count: usize) -> Result {
+        self.1.reserve(count)
+    }
+
     /// Carves DMA segment `dma`/`len`, at offset `virt` of the dma-buf, into
     /// `net_iov`s of this binding's genpool (set with
-    /// [`RawBinding::set_pool`]); returns them in order.
+    /// [`RawBinding::set_pool`]), all free; returns them in order.
     pub(crate) fn add_chunk(
         &mut self,
         dma: bindings::dma_addr_t,
         len: usize,
         virt: usize,
         nid: c_int,
-    ) -> Result<impl Iterator<Item = *mut bindings::net_iov>> {
+    ) -> Result<impl Iterator<Item = *mut bindings::net_iov> + Clone> {
         // SAFETY: `self.0` is ours; the pool, if set, is owned by it.
         let pool = NonNull::new(unsafe { (*self.ptr()).chunk_pool }).ok_or(EINVAL)?;
         // SAFETY: the pool is alive while `self` owns it, and it is this
         // binding's own, so the chunk owners point back to the binding that
         // frees them with the pool.
-        unsafe { ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid) }
+        let niovs = unsafe {
+            ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid)?
+        };
+        for niov in niovs.clone() {
+            self.1.add(NonNull::new(niov).ok_or(EINVAL)?)?;
+        }
+        Ok(niovs)
     }
 }
 
@@ -615,10 +714,13 @@ impl Drop for RawBinding {
         let b = self.ptr();
         // SAFETY: every non-null field is owned by `self` (type invariant) and
         // is turned back into its owner type exactly once, here; the
-        // structure was allocated by `new` as a `KBox<Opaque<_>>`.
+        // structure was allocated by `new` as a `KBox<BindingStorage>`.
         unsafe {
             if let Some(pool) = NonNull::new((*b).chunk_pool) {
-                drop(OwnedChunkPool::from_raw(pool));
+                // Before publication the free `net_iov`s are in `self.1`,
+                // after it in the binding.
+                let free = self.1.len() + self.storage().free.lock().len();
+                OwnedChunkPool::from_raw(pool).destroy(free * NIOV_SIZE);
             }
             let dmabuf = NonNull::new((*b).dmabuf);
             if !(*b).tx_vec.is_null() {
@@ -642,9 +744,7 @@ impl Drop for RawBinding {
             bindings::xa_destroy(&raw mut (*b).bound_rxqs);
             bindings::percpu_ref_exit(&raw mut (*b).ref_);
             bindings::mutex_destroy(&raw mut (*b).lock);
-            drop(KBox::from_raw(
-                b.cast::<Opaque<bindings::net_devmem_dmabuf_binding>>(),
-            ));
+            drop(KBox::from_raw(b.cast::<BindingStorage>()));
         }
     }
 }

@@ -28,6 +28,7 @@
 mod abstractions;
 mod bind;
 mod binding;
+mod freelist;
 mod genpool;
 mod ids;
 mod netmem;
@@ -43,7 +44,7 @@ use kernel::{
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
 };
-use netmem::{NetIov, OwnedNetIov, PagePool, PagePoolInit};
+use netmem::{NetIov, OwnedNetIov, PagePoolInit, PagePoolRefill};
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -254,8 +255,7 @@ pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
     // SAFETY: per the function's contract.
     let binding = unsafe { Binding::from_raw(binding) };
     binding
-        .pool()
-        .alloc()
+        .alloc_niov()
         .map_or(core::ptr::null_mut(), OwnedNetIov::into_raw)
 }
 
@@ -345,14 +345,16 @@ pub unsafe extern "C" fn mp_dmabuf_devmem_init(pool: *mut bindings::page_pool) -
 ///
 /// # Safety
 ///
-/// Called by page_pool (softirq) on a pool `init` accepted.
+/// Called by page_pool, from the pool's allocation context with its cache
+/// empty, on a pool `init` accepted.
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_alloc_netmems(
     pool: *mut bindings::page_pool,
     _gfp: bindings::gfp_t,
 ) -> bindings::netmem_ref {
-    // SAFETY: the pool holds the reference `init` took on its binding.
-    provider::alloc(unsafe { PagePool::from_raw(pool) }).unwrap_or(0)
+    // SAFETY: the pool holds the reference `init` took on its binding, and
+    // this is its `alloc_netmems`.
+    provider::alloc(&unsafe { PagePoolRefill::from_raw(pool) }).unwrap_or(0)
 }
 
 /// Provider `destroy`.

@@ -2,12 +2,14 @@
 
 //! The genpool of a binding: one chunk per DMA segment of the dma-buf, each
 //! with an owner (`struct dmabuf_genpool_chunk_owner`) that holds the
-//! segment's `net_iov`s, handed out a page at a time.
+//! segment's `net_iov`s. The layout is C's, which `devmem.h` readers rely
+//! on; the `net_iov`s are handed out by the binding's free list
+//! ([`crate::freelist`]), not by the genpool's bitmap.
 //!
 //! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
 
 use crate::abstractions::alloc::{kbox_new_on, node};
-use crate::netmem::{NetIov, OwnedNetIov, NIOV_SIZE};
+use crate::netmem::NIOV_SIZE;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*, types::Opaque};
 
@@ -48,25 +50,46 @@ impl ChunkPool {
         len: usize,
         virt: usize,
         nid: c_int,
-    ) -> Result<impl Iterator<Item = *mut bindings::net_iov>> {
+    ) -> Result<impl Iterator<Item = *mut bindings::net_iov> + Clone> {
         let count = len / NIOV_SIZE;
         let mut niovs = KVVec::<bindings::net_iov>::with_capacity(count, GFP_KERNEL)?;
-        for _ in 0..count {
-            // SAFETY: `net_iov` is a C structure for which all-zero is valid.
-            niovs.push(unsafe { core::mem::zeroed() }, GFP_KERNEL)?;
-        }
+        let ptr = niovs.as_mut_ptr();
         // SAFETY: all-zero is a valid chunk owner; its fields are set below.
         let zeroed: bindings::dmabuf_genpool_chunk_owner = unsafe { core::mem::zeroed() };
         // On the device's node, as C's `kzalloc_node()`.
         let mut owner = kbox_new_on(zeroed, GFP_KERNEL, node(nid))?;
-        let (ptr, len_niovs, cap) = niovs.into_raw_parts();
-        // The array's length is its capacity: the free path relies on it.
-        debug_assert_eq!(len_niovs, cap);
         owner.area.niovs = ptr;
         owner.area.num_niovs = count;
         owner.area.base_virtual = virt;
         owner.binding = binding;
         owner.base_dma_addr = dma;
+        let area = &raw mut owner.area;
+
+        // Each `net_iov` written whole, once: a large dma-buf has hundreds of
+        // thousands, and bind time is spent here.
+        for i in 0..count {
+            // SAFETY: all-zero is a valid `netmem_desc`.
+            let mut desc: bindings::netmem_desc = unsafe { core::mem::zeroed() };
+            // What `page_pool_set_dma_addr_netmem` stores on 64-bit, the
+            // only kind this provider builds for (its Kconfig): the full
+            // address, which `unsigned long` holds.
+            desc.dma_addr = (dma + (i * NIOV_SIZE) as bindings::dma_addr_t) as usize;
+            // SAFETY: `i < count`, within the capacity `ptr` points to; the
+            // owner's area outlives its `net_iov`s.
+            unsafe {
+                ptr.add(i).write(bindings::net_iov {
+                    desc,
+                    type_: bindings::net_iov_type_NET_IOV_DMABUF,
+                    owner: area,
+                })
+            };
+        }
+        // The array's length is its capacity, all initialised: the free path
+        // rebuilds it from the count.
+        // SAFETY: the first `count` elements were just written.
+        unsafe { niovs.inc_len(count) };
+        let (_, _, cap) = niovs.into_raw_parts();
+        debug_assert_eq!(cap, count);
         let owner = KBox::into_raw(owner);
 
         // SAFETY: the pool is alive; `owner` stays valid until the chunk is
@@ -80,77 +103,15 @@ impl ChunkPool {
             return Err(EINVAL);
         }
 
-        for i in 0..count {
-            // SAFETY: `i < count`, the length of the array `ptr` points to;
-            // the owner's area outlives its `net_iov`s.
-            unsafe {
-                let niov = ptr.add(i);
-                (*niov).owner = &raw mut (*owner).area;
-                (*niov).type_ = bindings::net_iov_type_NET_IOV_DMABUF;
-                bindings::net_mp_niov_set_dma_addr(
-                    niov,
-                    dma + (i * NIOV_SIZE) as bindings::dma_addr_t,
-                );
-            }
-        }
         // The chunk's `net_iov`s, initialised above; they live as long as
         // the pool.
         Ok((0..count).map(move |i| ptr.wrapping_add(i)))
-    }
-
-    /// Takes a free `net_iov`, or `None` if all are in use. Its page_pool
-    /// state is cleared: it is about to be handed to a page pool.
-    pub(crate) fn alloc(&self) -> Option<OwnedNetIov<'_>> {
-        let mut owner: *mut c_void = core::ptr::null_mut();
-        // SAFETY: the pool is alive; `owner` receives the chunk's owner.
-        let dma = unsafe { bindings::gen_pool_alloc_owner(self.as_raw(), NIOV_SIZE, &mut owner) };
-        if dma == 0 {
-            return None;
-        }
-        let owner = owner.cast::<bindings::dmabuf_genpool_chunk_owner>();
-        // SAFETY: every chunk was added with an owner whose area covers it, so
-        // the page index lies within `niovs`, which lives as long as the
-        // pool; the range was just allocated, so it is ours alone.
-        unsafe {
-            let index = (dma as bindings::dma_addr_t - (*owner).base_dma_addr) as usize / NIOV_SIZE;
-            let niov = NetIov::from_raw((*owner).area.niovs.add(index))?;
-            let niov = OwnedNetIov::from_allocation(niov);
-            niov.reset_pp_state();
-            Some(niov)
-        }
-    }
-
-    /// Returns `niov` to the pool. A `net_iov` the pool does not know is
-    /// warned about and left alone, as C does.
-    pub(crate) fn free(&self, niov: OwnedNetIov<'_>) {
-        let dma = niov.dma_addr();
-        // SAFETY: the pool is alive.
-        let known = unsafe { bindings::gen_pool_has_addr(self.as_raw(), dma as usize, NIOV_SIZE) };
-        if kernel::warn_on!(!known) {
-            return;
-        }
-        // SAFETY: the range was allocated from this pool, and `niov` owned
-        // that allocation: it is given up here.
-        unsafe {
-            bindings::gen_pool_free_owner(
-                self.as_raw(),
-                dma as usize,
-                NIOV_SIZE,
-                core::ptr::null_mut(),
-            )
-        };
     }
 
     /// Total size of the pool's chunks, in bytes.
     pub(crate) fn size(&self) -> usize {
         // SAFETY: the pool is alive.
         unsafe { bindings::gen_pool_size(self.as_raw()) }
-    }
-
-    /// Free bytes in the pool.
-    pub(crate) fn avail(&self) -> usize {
-        // SAFETY: the pool is alive.
-        unsafe { bindings::gen_pool_avail(self.as_raw()) }
     }
 }
 
@@ -234,27 +195,38 @@ impl core::ops::Deref for OwnedChunkPool {
     }
 }
 
-impl Drop for OwnedChunkPool {
-    /// Frees the chunk owners, then the pool, unless `net_iov`s are still
-    /// allocated: `gen_pool_destroy` would hit a BUG_ON, so the pool is warned
-    /// about and leaked instead.
-    fn drop(&mut self) {
-        // SAFETY: the pool is ours and all its chunks have owners from
-        // `add_chunk` (type invariant).
+impl OwnedChunkPool {
+    /// Frees the chunk owners, then the pool, given how many of its bytes
+    /// are free (the binding keeps its free `net_iov`s itself). If some
+    /// are still in use, their owners are gone but the pool is leaked with
+    /// a warning, as C does: a `net_iov` was lost.
+    pub(crate) fn destroy(self, avail: usize) {
+        let pool = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the pool was ours (type invariant) and all its chunks have
+        // owners from `add_chunk`.
         unsafe {
-            bindings::gen_pool_for_each_chunk(
-                self.0.as_ptr(),
-                Some(free_chunk_owner),
-                core::ptr::null_mut(),
-            )
+            bindings::gen_pool_for_each_chunk(pool, Some(free_chunk_owner), core::ptr::null_mut())
         };
-        let (size, avail) = (self.size(), self.avail());
+        // SAFETY: the pool is alive until destroyed below.
+        let size = unsafe { ChunkPool::from_raw(pool) }.size();
         if size != avail {
             pr_warn!("devmem: can't destroy genpool. size={size}, avail={avail}\n");
             kernel::warn_on!(true);
             return;
         }
-        // SAFETY: the pool is ours and has no outstanding allocation.
-        unsafe { bindings::gen_pool_destroy(self.0.as_ptr()) };
+        // SAFETY: the pool is ours, and nothing was ever allocated from its
+        // bitmap (the binding's free list hands out the `net_iov`s).
+        unsafe { bindings::gen_pool_destroy(pool) };
+    }
+}
+
+impl Drop for OwnedChunkPool {
+    /// A pool dropped without [`OwnedChunkPool::destroy`] had nothing handed
+    /// out (a failed bind).
+    fn drop(&mut self) {
+        let size = self.size();
+        // SAFETY: `self` is not used after this; the copy is the owner now.
+        unsafe { Self::from_raw(self.0) }.destroy(size);
     }
 }

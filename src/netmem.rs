@@ -10,10 +10,9 @@
 //! - [`NetIov<'a>`] names one page of a binding that is alive for `'a`; it is
 //!   `Copy` and gives only what any holder may read.
 //! - [`OwnedNetIov<'a>`] is the allocation of that page from the binding's
-//!   genpool: not `Copy`, made by [`ChunkPool::alloc`](crate::genpool::ChunkPool::alloc),
-//!   consumed by [`ChunkPool::free`](crate::genpool::ChunkPool::free) or by
-//!   handing it to a page pool. Freeing twice or lending a page to two pools
-//!   takes `unsafe`.
+//!   free list: not `Copy`, made by [`Binding::alloc_niovs`], consumed by
+//!   [`Binding::free_niov`] or by handing it to a page pool. Freeing twice or
+//!   lending a page to two pools takes `unsafe`.
 //!
 //! C headers: [`include/net/netmem.h`](srctree/include/net/netmem.h),
 //! [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
@@ -105,13 +104,6 @@ impl<'a> NetIov<'a> {
         }
     }
 
-    /// The DMA address of this page of the dma-buf.
-    pub(crate) fn dma_addr(self) -> bindings::dma_addr_t {
-        // SAFETY: the chunk owner is alive by the type invariant.
-        let base = unsafe { (*self.chunk_owner()).base_dma_addr };
-        base + (self.index() * NIOV_SIZE) as bindings::dma_addr_t
-    }
-
     /// The offset of this page in the dma-buf.
     pub(crate) fn dmabuf_offset(self) -> usize {
         // SAFETY: the chunk owner is alive by the type invariant.
@@ -131,16 +123,16 @@ impl<'a> NetIov<'a> {
     }
 }
 
-/// A `net_iov` allocated from its binding's genpool, with that allocation.
+/// A `net_iov` taken from its binding's free list, with that allocation.
 ///
-/// Not `Copy`: the allocation is given up exactly once, to the genpool or to
-/// a page pool. Dropping the value leaks the page, which is what C does with
+/// Not `Copy`: the allocation is given up exactly once, to the free list or
+/// to a page pool. Dropping the value leaks the page, which is what C does with
 /// a `net_iov` found in an unexpected state.
 ///
 /// # Invariants
 ///
-/// The page of `self.0` is allocated in its binding's genpool, and this
-/// value is the only owner of that allocation.
+/// `self.0` was taken off its binding's free list, and this value is the
+/// only owner of that allocation.
 pub(crate) struct OwnedNetIov<'a>(NetIov<'a>);
 
 impl<'a> OwnedNetIov<'a> {
@@ -148,7 +140,7 @@ impl<'a> OwnedNetIov<'a> {
     ///
     /// # Safety
     ///
-    /// `niov`'s page must be allocated in its binding's genpool, and the
+    /// `niov` must have been taken off its binding's free list, and the
     /// caller must own that allocation and give it up here.
     pub(crate) unsafe fn from_allocation(niov: NetIov<'a>) -> Self {
         // INVARIANT: per the caller.
@@ -163,11 +155,6 @@ impl<'a> OwnedNetIov<'a> {
     /// The binding this `net_iov` belongs to.
     pub(crate) fn binding(&self) -> &'a Binding {
         self.0.binding()
-    }
-
-    /// The DMA address of this page of the dma-buf.
-    pub(crate) fn dma_addr(&self) -> bindings::dma_addr_t {
-        self.0.dma_addr()
     }
 
     /// The page_pool reference count, read once.
@@ -245,6 +232,69 @@ impl PagePool {
             bindings::net_mp_niov_set_page_pool(self.as_raw(), raw);
             bindings::net_iov_to_netmem(raw)
         }
+    }
+}
+
+/// A page pool in its provider's `alloc_netmems`, called when the pool's
+/// cache is empty: the one place a provider may put buffers in the cache
+/// (`net_mp_netmem_place_in_cache`).
+pub(crate) struct PagePoolRefill<'a>(&'a PagePool);
+
+impl<'a> PagePoolRefill<'a> {
+    /// Wraps the pool `alloc_netmems` is called for.
+    ///
+    /// # Safety
+    ///
+    /// As [`PagePool::from_raw`], and the caller is the pool's
+    /// `alloc_netmems`, which page_pool calls from the pool's allocation
+    /// context: nothing else touches the cache until it returns.
+    pub(crate) unsafe fn from_raw(pool: *mut bindings::page_pool) -> Self {
+        // SAFETY: per the caller.
+        Self(unsafe { PagePool::from_raw(pool) })
+    }
+
+    /// How many more buffers the cache takes.
+    pub(crate) fn cache_room(&self) -> usize {
+        let pool = self.0.as_raw();
+        // SAFETY: the pool is alive, and its cache is ours for the call
+        // (constructor contract).
+        unsafe {
+            (*pool)
+                .alloc
+                .cache
+                .len()
+                .saturating_sub((*pool).alloc.count as usize)
+        }
+    }
+
+    /// Lends `niov` to the pool (as [`PagePool::adopt`]) and puts it in the
+    /// pool's cache, where the next allocations find it; gives it back
+    /// untouched if the cache is full.
+    pub(crate) fn adopt_into_cache<'n>(
+        &self,
+        niov: OwnedNetIov<'n>,
+    ) -> Result<(), OwnedNetIov<'n>> {
+        if self.cache_room() == 0 {
+            return Err(niov);
+        }
+        let netmem = self.0.adopt(niov);
+        let pool = self.0.as_raw();
+        // SAFETY: the cache is ours for the call (constructor contract) and
+        // has room, checked above; the netmem is one the pool now owns.
+        unsafe {
+            let count = (*pool).alloc.count as usize;
+            (*pool).alloc.cache[count] = netmem;
+            (*pool).alloc.count += 1;
+        }
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for PagePoolRefill<'_> {
+    type Target = PagePool;
+
+    fn deref(&self) -> &PagePool {
+        self.0
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::net::RxQueue;
 use crate::binding::{Binding, UninstalledQueue};
-use crate::netmem::{disown, OwnedNetIov, PagePool, PagePoolInit};
+use crate::netmem::{disown, OwnedNetIov, PagePoolInit, PagePoolRefill};
 use kernel::{bindings, prelude::*, sync::aref::ARef};
 
 /// The devmem ops. An immutable static, so it lands in `.rodata`, which
@@ -40,11 +40,24 @@ pub(crate) fn destroy(binding: ARef<Binding>) {
     drop(binding);
 }
 
-/// One `net_iov` for the pool (softirq), as the netmem the pool now owns, or
-/// `None` when the dma-buf is used up.
-pub(crate) fn alloc(pool: &PagePool) -> Option<bindings::netmem_ref> {
-    let niov = pool.binding()?.pool().alloc()?;
-    Some(pool.adopt(niov))
+/// Buffers for a pool whose cache ran dry (softirq, or the driver filling
+/// its ring): one `net_iov` returned as the netmem the pool now owns, and up
+/// to a cache refill's worth more placed in the pool's cache, all taken off
+/// the binding's free list under one lock. `None` when the dma-buf is used
+/// up. (C hands out one `net_iov` per call, so a pool calls it for every
+/// buffer once its ring is empty.)
+pub(crate) fn alloc(pool: &PagePoolRefill<'_>) -> Option<bindings::netmem_ref> {
+    let binding = pool.binding()?;
+    let mut first = None;
+    binding.alloc_niovs(pool.cache_room() + 1, |niov| {
+        if first.is_none() {
+            first = Some(pool.adopt(niov));
+        } else if let Err(niov) = pool.adopt_into_cache(niov) {
+            // Cannot happen: no more were taken than the cache holds.
+            binding.free_niov(niov);
+        }
+    });
+    first
 }
 
 /// Takes a `net_iov` back from its pool (possibly with BH disabled). Always
@@ -64,9 +77,9 @@ pub(crate) fn release(niov: Option<OwnedNetIov<'_>>) -> bool {
     false
 }
 
-/// Returns `niov` to its binding's genpool.
+/// Returns `niov` to its binding's free list.
 pub(crate) fn free(niov: OwnedNetIov<'_>) {
-    niov.binding().pool().free(niov);
+    niov.binding().free_niov(niov);
 }
 
 /// The netlink attribute reporting the binding: on a queue, or on a pool.
