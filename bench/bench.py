@@ -178,13 +178,24 @@ def rows_tcp():
             raise RuntimeError("ncdevmem did not start listening")
         time.sleep(0.05)
     c0, t1 = sys_cpu_s(), time.monotonic()
-    subprocess.run(send_cmd(pair, port, mib), shell=True, check=True, timeout=1800)
+
+    def ncdevmem_tail():
+        log.seek(0)
+        keep = ("ncdevmem", "Running:", "Failed", "total_received", "recvmsg")
+        lines = [ln for ln in log.read().splitlines() if ln.startswith(keep)]
+        print("\n".join(lines[-20:]), flush=True)
+
+    sent = subprocess.run(send_cmd(pair, port, mib), shell=True, timeout=1800)
     try:
         srv.wait(timeout=600)
     except subprocess.TimeoutExpired:
         srv.send_signal(signal.SIGKILL)
         srv.wait()
+        ncdevmem_tail()
         raise
+    if sent.returncode:
+        ncdevmem_tail()
+        raise RuntimeError(f"sender exited {sent.returncode}")
     elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
     log.seek(0)
     out = log.read()

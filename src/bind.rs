@@ -75,25 +75,17 @@ pub(crate) fn bind(
         virt += len;
     }
 
-    // A device without DMA reads and writes the buffer through this.
-    let kernel_map = if dev.wants_cpu_access() {
-        Some(dmabuf.vmap().inspect_err(|_| {
-            extack.set_msg(c"Failed to map dmabuf for CPU access");
-        })?)
-    } else {
-        None
-    };
-
     // Hand everything to the binding before it becomes visible.
     if let Some(v) = tx_vec {
         binding.set_tx_vec(v);
     }
     binding.set_mapping(mapping);
     binding.set_attachment(attachment);
-    binding.set_dmabuf(dmabuf);
-    if let Some(map) = kernel_map {
-        binding.set_kernel_map(map);
-    }
+    // A device without DMA reads and writes the buffer through a kernel
+    // mapping of it.
+    binding
+        .set_dmabuf(dmabuf, dev.wants_cpu_access())
+        .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
     ids::insert(&mut binding)?;
 
     Ok(binding.publish(sock))

@@ -84,6 +84,16 @@ unsafe impl AlwaysRefCounted for Binding {
     }
 }
 
+/// The page of the dma-buf a carved `net_iov` covers: its index in the
+/// binding's free list.
+fn niov_page(niov: NonNull<bindings::net_iov>) -> usize {
+    // SAFETY: only called on `net_iov`s carved by `add_chunk` for a binding
+    // that is alive (being built, or borrowed by the caller), whose chunk
+    // owner outlives them.
+    let niov = unsafe { NetIov::from_raw(niov.as_ptr()) }.expect("non-null");
+    niov.dmabuf_offset() / NIOV_SIZE
+}
+
 impl Binding {
     /// Borrows a binding.
     ///
@@ -135,7 +145,7 @@ impl Binding {
             let mut free = self.0.free.lock();
             let n = max.min(BATCH).min(free.len());
             for slot in &mut batch[..n] {
-                *slot = free.take();
+                *slot = free.take(niov_page);
             }
             n
         };
@@ -167,8 +177,9 @@ impl Binding {
         if warn_on_once!(!core::ptr::eq(niov.binding(), self)) {
             return;
         }
+        let page = niov.niov().dmabuf_offset() / NIOV_SIZE;
         let raw = NonNull::new(niov.into_raw()).expect("non-null");
-        let given = self.0.free.lock().give(raw);
+        let given = self.0.free.lock().give(raw, page);
         warn_on_once!(!given);
     }
 
@@ -597,18 +608,24 @@ impl RawBinding {
         self.0.as_ptr()
     }
 
-    /// Stores the dma-buf reference.
-    pub(crate) fn set_dmabuf(&mut self, dmabuf: DmaBuf) {
+    /// Stores the dma-buf reference and, for a device that moves data with
+    /// the CPU (`cpu_access`), a kernel mapping of it. The reference is
+    /// stored even if the mapping fails, so that dropping the binding still
+    /// detaches and puts it.
+    pub(crate) fn set_dmabuf(&mut self, dmabuf: DmaBuf, cpu_access: bool) -> Result {
+        let map = if cpu_access {
+            dmabuf.vmap().map(|m| Some(m.into_raw()))
+        } else {
+            Ok(None)
+        };
         // SAFETY: `self.0` is ours; the field takes over the reference.
         unsafe { (*self.ptr()).dmabuf = dmabuf.into_raw().as_ptr() };
-    }
-
-    /// Stores the kernel mapping of the dma-buf, after [`RawBinding::set_dmabuf`]
-    /// with the dma-buf it maps.
-    pub(crate) fn set_kernel_map(&mut self, map: KernelMap) {
-        // SAFETY: `self.0` is ours; the field takes over the mapping, and the
-        // free path unmaps it with the binding's dma-buf.
-        unsafe { (*self.ptr()).vmap = map.into_raw() };
+        if let Some(map) = map? {
+            // SAFETY: `self.0` is ours; the field takes over the mapping of
+            // the binding's own dma-buf, which the free path unmaps.
+            unsafe { (*self.ptr()).vmap = map };
+        }
+        Ok(())
     }
 
     /// Stores the attachment.
@@ -699,7 +716,8 @@ impl RawBinding {
             ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid)?
         };
         for niov in niovs.clone() {
-            self.1.add(NonNull::new(niov).ok_or(EINVAL)?)?;
+            let niov = NonNull::new(niov).ok_or(EINVAL)?;
+            self.1.add(niov, niov_page(niov))?;
         }
         Ok(niovs)
     }
@@ -708,7 +726,8 @@ impl RawBinding {
 impl Drop for RawBinding {
     /// Releases in the reverse order of acquisition: chunk owners and genpool
     /// (leaked with a warning if `net_iov`s are outstanding), TX table,
-    /// mapping (with its own direction), attachment, dma-buf, queue table,
+    /// kernel mapping, DMA mapping (with its own direction), attachment,
+    /// dma-buf, queue table,
     /// reference count, the structure itself.
     fn drop(&mut self) {
         let b = self.ptr();
@@ -727,6 +746,11 @@ impl Drop for RawBinding {
                 let pages = dmabuf.map_or(0, |d| (*d.as_ptr()).size / NIOV_SIZE);
                 drop(KVVec::from_raw_parts((*b).tx_vec, pages, pages));
             }
+            if let Some(d) = dmabuf {
+                if !(*b).vmap.__bindgen_anon_1.vaddr.is_null() {
+                    drop(KernelMap::from_raw(d, (*b).vmap));
+                }
+            }
             if let (Some(att), Some(sgt)) = (NonNull::new((*b).attachment), NonNull::new((*b).sgt))
             {
                 let dir = Direction::from_raw((*b).direction).unwrap_or(Direction::FromDevice);
@@ -736,9 +760,6 @@ impl Drop for RawBinding {
                 drop(Attachment::from_raw(d, att));
             }
             if let Some(d) = dmabuf {
-                if !(*b).vmap.__bindgen_anon_1.vaddr.is_null() {
-                    drop(KernelMap::from_raw(d, (*b).vmap));
-                }
                 drop(DmaBuf::from_raw(d));
             }
             bindings::xa_destroy(&raw mut (*b).bound_rxqs);

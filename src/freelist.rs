@@ -21,9 +21,14 @@ use kernel::{alloc::KVVec, bindings, prelude::*};
 pub(crate) const BATCH: usize = bindings::PP_ALLOC_CACHE_REFILL as usize;
 
 /// A stack of free `net_iov`s, whose capacity is every `net_iov` the binding
-/// carved: a free never allocates.
+/// carved: a free never allocates. A bitmap, indexed by a `net_iov`'s page in
+/// the dma-buf, says which are on the stack, so that a `net_iov` given back
+/// twice is caught instead of being handed out to two owners (C's genpool
+/// hits a `BUG_ON` there).
 pub(crate) struct FreeList {
     stack: KVVec<NonNull<bindings::net_iov>>,
+    /// Bit `i` is set while the `net_iov` of page `i` is on the stack.
+    free: KVVec<u64>,
     /// Every `net_iov` carved, free or not.
     total: usize,
 }
@@ -37,18 +42,28 @@ impl FreeList {
     pub(crate) fn new() -> Self {
         Self {
             stack: KVVec::new(),
+            free: KVVec::new(),
             total: 0,
         }
     }
 
-    /// Makes room for `n` more `net_iov`s (at bind time).
+    /// Makes room for `n` more `net_iov`s (at bind time), with pages `0` to
+    /// `n - 1` in all.
     pub(crate) fn reserve(&mut self, n: usize) -> Result {
         self.stack.reserve(n, GFP_KERNEL)?;
+        let words = n.div_ceil(64);
+        self.free.reserve(words, GFP_KERNEL)?;
+        while self.free.len() < words {
+            self.free.push(0, GFP_KERNEL)?;
+        }
         Ok(())
     }
 
-    /// Adds a newly carved `net_iov` (at bind time; may allocate).
-    pub(crate) fn add(&mut self, niov: NonNull<bindings::net_iov>) -> Result {
+    /// Adds the newly carved `net_iov` of page `page` (at bind time; may
+    /// allocate).
+    pub(crate) fn add(&mut self, niov: NonNull<bindings::net_iov>, page: usize) -> Result {
+        let word = self.free.get_mut(page / 64).ok_or(EINVAL)?;
+        *word |= 1 << (page % 64);
         self.stack.push(niov, GFP_KERNEL)?;
         self.total += 1;
         Ok(())
@@ -59,15 +74,36 @@ impl FreeList {
         self.stack.len()
     }
 
-    /// Takes the most recently freed `net_iov` (warmest in cache).
-    pub(crate) fn take(&mut self) -> Option<NonNull<bindings::net_iov>> {
-        self.stack.pop()
+    /// Takes the most recently freed `net_iov` (warmest in cache); `page`
+    /// gives its page in the dma-buf.
+    pub(crate) fn take(
+        &mut self,
+        page: impl Fn(NonNull<bindings::net_iov>) -> usize,
+    ) -> Option<NonNull<bindings::net_iov>> {
+        let niov = self.stack.pop()?;
+        let p = page(niov);
+        if let Some(word) = self.free.get_mut(p / 64) {
+            *word &= !(1 << (p % 64));
+        }
+        Some(niov)
     }
 
-    /// Gives a `net_iov` back; `false` if the list is already full, which
-    /// means the `net_iov` was never taken (a double free).
-    pub(crate) fn give(&mut self, niov: NonNull<bindings::net_iov>) -> bool {
+    /// Gives back the `net_iov` of page `page`; `false`, and the list left
+    /// alone, if it is already on the list (a double free) or is not one of
+    /// the binding's pages.
+    pub(crate) fn give(&mut self, niov: NonNull<bindings::net_iov>, page: usize) -> bool {
+        let Some(word) = self.free.get_mut(page / 64) else {
+            return false;
+        };
+        let bit = 1 << (page % 64);
+        if *word & bit != 0 || self.stack.len() >= self.total {
+            return false;
+        }
         // The capacity was reserved for every carved `net_iov`.
-        self.stack.len() < self.total && self.stack.push_within_capacity(niov).is_ok()
+        if self.stack.push_within_capacity(niov).is_err() {
+            return false;
+        }
+        *word |= bit;
+        true
     }
 }

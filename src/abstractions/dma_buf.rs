@@ -8,7 +8,7 @@
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
     error::{from_err_ptr, to_result},
@@ -112,18 +112,20 @@ impl DmaBuf {
 
 impl DmaBuf {
     /// Maps the whole buffer into the kernel, for a device that moves data
-    /// with the CPU. Fails as the exporter does (`EINVAL` when it has no
-    /// `vmap`), and with `EOPNOTSUPP` for I/O memory, which cannot be read
-    /// or written as plain memory.
-    pub(crate) fn vmap(&self) -> Result<KernelMap> {
+    /// with the CPU; the mapping borrows the buffer. Fails as the exporter
+    /// does (`EINVAL` when it has no `vmap`), and with `EOPNOTSUPP` for I/O
+    /// memory, which cannot be read or written as plain memory.
+    pub(crate) fn vmap(&self) -> Result<KernelMap<'_>> {
         let mut map = bindings::iosys_map::default();
         // SAFETY: the dma-buf is alive by the type invariant; `map` is a
         // valid, cleared map for the exporter to fill.
         to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.0.as_ptr(), &mut map) })?;
-        // INVARIANT: `map` is a mapping of this dma-buf just made.
+        // INVARIANT: `map` is a mapping of this dma-buf just made, which the
+        // borrow keeps alive.
         let map = KernelMap {
             dmabuf: self.0,
             map,
+            _buf: PhantomData,
         };
         if map.map.is_iomem {
             return Err(crate::abstractions::net::eopnotsupp());
@@ -260,17 +262,18 @@ impl Drop for Mapping {
     }
 }
 
-/// A kernel mapping of a whole dma-buf (`dma_buf_vmap`).
+/// A kernel mapping of a whole dma-buf (`dma_buf_vmap`), borrowing it.
 ///
 /// # Invariants
 ///
 /// `map` is a live `dma_buf_vmap` mapping of `dmabuf`, which outlives it.
-pub(crate) struct KernelMap {
+pub(crate) struct KernelMap<'a> {
     dmabuf: NonNull<bindings::dma_buf>,
     map: bindings::iosys_map,
+    _buf: PhantomData<&'a DmaBuf>,
 }
 
-impl KernelMap {
+impl<'a> KernelMap<'a> {
     /// Takes back a mapping given away with [`KernelMap::into_raw`].
     ///
     /// # Safety
@@ -282,10 +285,15 @@ impl KernelMap {
         map: bindings::iosys_map,
     ) -> Self {
         // INVARIANT: guaranteed by the caller.
-        Self { dmabuf, map }
+        Self {
+            dmabuf,
+            map,
+            _buf: PhantomData,
+        }
     }
 
-    /// Gives the mapping away, to be taken back with [`KernelMap::from_raw`].
+    /// Gives the mapping away, to be taken back with [`KernelMap::from_raw`]
+    /// (which needs the dma-buf it maps).
     pub(crate) fn into_raw(self) -> bindings::iosys_map {
         let map = self.map;
         core::mem::forget(self);
@@ -293,7 +301,7 @@ impl KernelMap {
     }
 }
 
-impl Drop for KernelMap {
+impl Drop for KernelMap<'_> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `map` maps `dmabuf`, which is alive.
         unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_ptr(), &mut self.map) };
