@@ -11,6 +11,10 @@ use crate::binding::{Binding, UninstalledQueue};
 use crate::netmem::{disown, OwnedNetIov, PagePoolInit, PagePoolRefill};
 use kernel::{bindings, prelude::*, sync::aref::ARef};
 
+/// How many `net_iov`s a cache miss takes at most: a cache refill's worth
+/// (C takes one per call).
+const REFILL: usize = crate::freelist::BATCH;
+
 /// The devmem ops. An immutable static, so it lands in `.rodata`, which
 /// `page_pool_init` checks.
 pub(crate) static DMABUF_DEVMEM_OPS: bindings::memory_provider_ops =
@@ -49,7 +53,7 @@ pub(crate) fn destroy(binding: ARef<Binding>) {
 pub(crate) fn alloc(pool: &PagePoolRefill<'_>) -> Option<bindings::netmem_ref> {
     let binding = pool.binding()?;
     let mut first = None;
-    binding.alloc_niovs(pool.cache_room() + 1, |niov| {
+    binding.alloc_niovs(REFILL.min(pool.cache_room() + 1), |niov| {
         if first.is_none() {
             first = Some(pool.adopt(niov));
         } else if let Err(niov) = pool.adopt_into_cache(niov) {
