@@ -185,9 +185,17 @@ def rows_tcp():
         lines = [ln for ln in log.read().splitlines() if ln.startswith(keep)]
         print("\n".join(lines[-20:]), flush=True)
 
-    sent = subprocess.run(send_cmd(pair, port, mib), shell=True, timeout=1800)
+    # A healthy stream takes well under a minute (guest time) at the sizes
+    # used here; a stalled one is reported as a failed row, not waited out.
     try:
-        srv.wait(timeout=600)
+        sent = subprocess.run(send_cmd(pair, port, mib), shell=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        srv.send_signal(signal.SIGKILL)
+        srv.wait()
+        ncdevmem_tail()
+        raise
+    try:
+        srv.wait(timeout=60)
     except subprocess.TimeoutExpired:
         srv.send_signal(signal.SIGKILL)
         srv.wait()
@@ -212,7 +220,9 @@ def rows_tcp():
     ls.bind((pair.V6[0], port))
     ls.listen(1)
     sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
+    ls.settimeout(60)
     conn, _ = ls.accept()
+    conn.settimeout(60)
     buf = bytearray(1 << 20)
     view = memoryview(buf)
     c0, t1, total = sys_cpu_s(), time.monotonic(), 0
