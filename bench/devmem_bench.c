@@ -53,6 +53,8 @@
 #include "devmem.h"
 
 #define BENCH_OUT_SIZE		4096
+/* Most iterations of one timed loop (bottom halves are off meanwhile). */
+#define BENCH_MAX_COUNT		1000000
 /* The ptr_ring of the bench's pools: small, so "ring full" is cheap. */
 #define BENCH_RING		256
 
@@ -430,12 +432,15 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 		return -EFAULT;
 	cmd[count] = '\0';
 
+	/* Each loop runs with bottom halves disabled: keep it short. */
 	mutex_lock(&bench_lock);
 	bench_out_len = 0;
 	bench_out[0] = '\0';
-	if (sscanf(cmd, "pp %d %u %u", &ifindex, &a, &n) == 3 && n)
+	if (sscanf(cmd, "pp %d %u %u", &ifindex, &a, &n) == 3 && n &&
+	    n <= BENCH_MAX_COUNT)
 		err = bench_pp(ifindex, a, n);
 	else if (sscanf(cmd, "fill %7s %u %u", layout, &n, &mib) == 3 && n &&
+		 n <= BENCH_MAX_COUNT &&
 		 (!strcmp(layout, "one") || !strcmp(layout, "pages")))
 		err = bench_fill(!strcmp(layout, "pages"), n, mib);
 	else

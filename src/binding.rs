@@ -86,10 +86,14 @@ unsafe impl AlwaysRefCounted for Binding {
 
 /// The page of the dma-buf a carved `net_iov` covers: its index in the
 /// binding's free list.
-fn niov_page(niov: NonNull<bindings::net_iov>) -> usize {
-    // SAFETY: only called on `net_iov`s carved by `add_chunk` for a binding
-    // that is alive (being built, or borrowed by the caller), whose chunk
-    // owner outlives them.
+///
+/// # Safety
+///
+/// `niov` must be a `net_iov` carved by [`RawBinding::add_chunk`] for a
+/// binding that is alive for the call.
+unsafe fn niov_page(niov: NonNull<bindings::net_iov>) -> usize {
+    // SAFETY: per the function's contract the `net_iov` and its chunk owner
+    // are alive for the call.
     let niov = unsafe { NetIov::from_raw(niov.as_ptr()) }.expect("non-null");
     niov.dmabuf_offset() / NIOV_SIZE
 }
@@ -145,29 +149,43 @@ impl Binding {
             let mut free = self.0.free.lock();
             let n = max.min(BATCH).min(free.len());
             for slot in &mut batch[..n] {
-                *slot = free.take(niov_page);
+                // SAFETY: the list holds only `net_iov`s carved for this
+                // binding, which is alive while `self` is borrowed.
+                *slot = free.take(|p| unsafe { niov_page(p) });
             }
             n
         };
         for niov in batch[..n].iter().flatten() {
-            // SAFETY: the list holds only `net_iov`s carved from this
-            // binding, which outlives the borrow of `self`, and a `net_iov`
-            // taken off the list is owned by nobody else until it is given
-            // back.
-            let niov = unsafe {
-                OwnedNetIov::from_allocation(NetIov::from_raw(niov.as_ptr()).expect("non-null"))
-            };
-            niov.reset_pp_state();
-            each(niov);
+            // SAFETY: just taken off this binding's free list.
+            each(unsafe { self.owned(*niov) });
         }
         n
     }
 
     /// One free `net_iov`, or `None` when all are in use.
     pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
-        let mut got = None;
-        self.alloc_niovs(1, |niov| got = Some(niov));
-        got
+        // SAFETY: as in `alloc_niovs`.
+        let niov = self.0.free.lock().take(|p| unsafe { niov_page(p) })?;
+        // SAFETY: just taken off this binding's free list.
+        Some(unsafe { self.owned(niov) })
+    }
+
+    /// Ownership of a `net_iov` taken off the free list, with its page_pool
+    /// state cleared (it is about to be lent to a pool).
+    ///
+    /// # Safety
+    ///
+    /// `niov` was just taken off this binding's free list, and the caller
+    /// gives up that allocation here.
+    unsafe fn owned(&self, niov: NonNull<bindings::net_iov>) -> OwnedNetIov<'_> {
+        // SAFETY: the list holds only `net_iov`s carved from this binding,
+        // which outlives the borrow of `self`, and the caller passes on the
+        // allocation of one just taken off it.
+        let niov = unsafe {
+            OwnedNetIov::from_allocation(NetIov::from_raw(niov.as_ptr()).expect("non-null"))
+        };
+        niov.reset_pp_state();
+        niov
     }
 
     /// Gives `niov` back to its binding's free list. A `net_iov` of another
@@ -715,9 +733,10 @@ impl RawBinding {
         let niovs = unsafe {
             ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid)?
         };
-        for niov in niovs.clone() {
-            let niov = NonNull::new(niov).ok_or(EINVAL)?;
-            self.1.add(niov, niov_page(niov))?;
+        // The chunk covers pages `virt / PAGE_SIZE` onwards, in order.
+        for (i, niov) in niovs.clone().enumerate() {
+            self.1
+                .add(NonNull::new(niov).ok_or(EINVAL)?, virt / NIOV_SIZE + i)?;
         }
         Ok(niovs)
     }

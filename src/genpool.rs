@@ -68,21 +68,21 @@ impl ChunkPool {
         // Each `net_iov` written whole, once: a large dma-buf has hundreds of
         // thousands, and bind time is spent here.
         for i in 0..count {
-            // SAFETY: all-zero is a valid `netmem_desc`.
-            let mut desc: bindings::netmem_desc = unsafe { core::mem::zeroed() };
-            // What `page_pool_set_dma_addr_netmem` stores on 64-bit, the
-            // only kind this provider builds for (its Kconfig): the full
-            // address, which `unsigned long` holds.
-            desc.dma_addr = (dma + (i * NIOV_SIZE) as bindings::dma_addr_t) as usize;
             // SAFETY: `i < count`, within the capacity `ptr` points to; the
-            // owner's area outlives its `net_iov`s.
+            // owner's area outlives its `net_iov`s. All-zero is a valid
+            // `netmem_desc`; page_pool stores the DMA address in it.
             unsafe {
-                ptr.add(i).write(bindings::net_iov {
-                    desc,
+                let niov = ptr.add(i);
+                niov.write(bindings::net_iov {
+                    desc: core::mem::zeroed(),
                     type_: bindings::net_iov_type_NET_IOV_DMABUF,
                     owner: area,
-                })
-            };
+                });
+                bindings::net_mp_niov_set_dma_addr(
+                    niov,
+                    dma + (i * NIOV_SIZE) as bindings::dma_addr_t,
+                );
+            }
         }
         // The array's length is its capacity, all initialised: the free path
         // rebuilds it from the count.

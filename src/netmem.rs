@@ -278,14 +278,9 @@ impl<'a> PagePoolRefill<'a> {
             return Err(niov);
         }
         let netmem = self.0.adopt(niov);
-        let pool = self.0.as_raw();
         // SAFETY: the cache is ours for the call (constructor contract) and
         // has room, checked above; the netmem is one the pool now owns.
-        unsafe {
-            let count = (*pool).alloc.count as usize;
-            (*pool).alloc.cache[count] = netmem;
-            (*pool).alloc.count += 1;
-        }
+        unsafe { bindings::net_mp_netmem_place_in_cache(self.0.as_raw(), netmem) };
         Ok(())
     }
 }

@@ -15,6 +15,9 @@
 macro_rules! warn_on_once {
     ($cond:expr) => {{
         let cond = $cond;
+        // Without `CONFIG_BUG` there is no bug table (nor `BUGFLAG_ONCE`):
+        // the condition is only evaluated, as with the kernel's `warn_on!`.
+        #[cfg(CONFIG_BUG)]
         if cond {
             kernel::warn_flags!(
                 file!(),

@@ -56,10 +56,9 @@ unsafe impl Backend for SpinLockBhBackend {
         unsafe { bindings::spin_unlock_bh(ptr) }
     }
 
-    unsafe fn try_lock(_ptr: *mut Self::State) -> Option<Self::GuardState> {
-        // There is no `spin_trylock_bh` helper, and this crate never tries:
-        // report the lock as taken, which callers must handle anyway.
-        None
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
+        // SAFETY: the caller passes an initialised lock.
+        (unsafe { bindings::spin_trylock_bh(ptr) } != 0).then_some(())
     }
 
     unsafe fn assert_is_held(ptr: *mut Self::State) {
