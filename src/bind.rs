@@ -56,7 +56,10 @@ pub(crate) fn bind(
 
     let nid = dev.numa_node();
     binding.set_pool(OwnedChunkPool::new(nid)?);
-    binding.reserve_niovs(mapping.segments().map(|(_, len)| len / NIOV_SIZE).sum())?;
+    binding.reserve_niovs(
+        mapping.segments().map(|(_, len)| len / NIOV_SIZE).sum(),
+        mapping.segments().count(),
+    )?;
     let mut virt = 0usize;
     for (dma, len) in mapping.segments() {
         if len % NIOV_SIZE != 0 {

@@ -709,10 +709,10 @@ impl RawBinding {
         unsafe { &*self.ptr().cast::<BindingStorage>() }
     }
 
-    /// Makes room in the free list for `count` `net_iov`s, so that giving
-    /// one back never allocates.
-    pub(crate) fn reserve_niovs(&mut self, count: usize) -> Result {
-        self.1.reserve(count)
+    /// Makes room in the free list for `count` `net_iov`s in `segments`
+    /// segments, so that giving one back never allocates.
+    pub(crate) fn reserve_niovs(&mut self, count: usize, segments: usize) -> Result {
+        self.1.reserve(count, segments)
     }
 
     /// Carves DMA segment `dma`/`len`, at offset `virt` of the dma-buf, into
@@ -733,10 +733,12 @@ impl RawBinding {
         let niovs = unsafe {
             ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid)?
         };
-        // The chunk covers pages `virt / PAGE_SIZE` onwards, in order.
-        for (i, niov) in niovs.clone().enumerate() {
+        // The chunk covers pages `virt / PAGE_SIZE` onwards, in order: the
+        // free list hands them out from its first `net_iov` on.
+        let mut all = niovs.clone();
+        if let Some(first) = all.next() {
             self.1
-                .add(NonNull::new(niov).ok_or(EINVAL)?, virt / NIOV_SIZE + i)?;
+                .add(NonNull::new(first).ok_or(EINVAL)?, len / NIOV_SIZE)?;
         }
         Ok(niovs)
     }
