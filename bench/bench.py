@@ -64,14 +64,28 @@ def kbench(cmd):
 
 
 def rows_pp():
-    """Row 1: page_pool paths, devmem binding (16 MiB udmabuf on netdevsim
-    RX queue 1) against a plain page_pool."""
+    """Row 1: page_pool paths, devmem binding (16 MiB udmabuf on huge pages,
+    a few segments, on netdevsim RX queue 1) against a plain page_pool; then
+    the devmem paths again on a binding of one segment per page (a udmabuf
+    over 4 KiB pages) with 90% of its net_iovs held (50% in smoke)."""
     ns = ready_nsim()
     nl = netdev_nl()
     bind_rx(nl, ns.ifindex(), udmabuf(pages=4096), [1])
     count = 1000 if SMOKE else 200000
     for name, v in kbench(f"pp {ns.ifindex()} 1 {count}").items():
         emit(f"pp:{name}", v, "ns")
+    nl.close()
+
+    mib, hold = (16, 50) if SMOKE else (64, 90)
+    nl = netdev_nl()
+    bind_rx(nl, ns.ifindex(), udmabuf_small_pages(mib << 20), [1])
+    for name, v in kbench(f"pp {ns.ifindex()} 1 {count} {hold}").items():
+        if name.endswith("_segments"):
+            # The layout both flavors were measured on (memfd pages that
+            # happen to be contiguous share a segment).
+            emit(f"pp:{name}", v, "segments")
+        else:
+            emit(f"pp:{name}", v, "ns")
     nl.close()
     ns.delete()
 
@@ -184,6 +198,26 @@ def rows_tcp():
         keep = ("ncdevmem", "Running:", "Failed", "total_received", "recvmsg")
         lines = [ln for ln in log.read().splitlines() if ln.startswith(keep)]
         print("\n".join(lines[-20:]), flush=True)
+        # Where the stream lost its packets: drop counters of TCP (both
+        # namespaces) and of the two ports.
+        rx = f"ip netns exec {pair.REMOTE_NS} "
+        for pfx in ("", rx):
+            subprocess.run(f"{pfx}nstat -az | grep -Ev ' 0 +0.0$' | grep -E "
+                           f"'Drop|Prune|Retrans|Timeout|Loss|Collapse|Window|"
+                           f"Backlog|OFO|Ofo|InSegs|OutSegs|InErrs'",
+                           shell=True)
+        # Where the binding's buffers are: page pools of the receiving port.
+        try:
+            nl = netdev_nl()
+            for p in nl.page_pool_get({}, dump=True):
+                if p.get("ifindex") == socket.if_nametoindex(pair.ifname):
+                    print(f"page pool {p}", flush=True)
+            nl.close()
+        except Exception as e:  # diagnostics only
+            print(f"page pool dump failed: {e!r}", flush=True)
+        subprocess.run(f"ip -s link show {pair.ifname}; "
+                       f"{rx}ip -s link show {pair.remote_ifname}; "
+                       f"ss -tinmH; {rx}ss -tinmH", shell=True)
 
     # A healthy stream takes well under a minute (guest time) at the sizes
     # used here; a stalled one is reported as a failed row, not waited out.

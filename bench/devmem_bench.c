@@ -22,6 +22,13 @@
  *	ring empty: the provider's alloc_netmems, or the page allocator),
  *	release (ring full: the provider's release_netmem, or put_page).
  *
+ *   pp IFINDEX QUEUE COUNT HOLD
+ *	the same devmem rows (named devmem_heldHOLD_*) with HOLD percent of
+ *	the binding's net_iovs taken from the provider first and held for
+ *	the whole run, as a stream whose buffers sit in sockets would; no
+ *	plain rows. Also prints "devmem_segments N", the number of DMA
+ *	segments of the binding's dma-buf (the chunks C's genpool walks).
+ *
  *   fill LAYOUT COUNT MIB
  *	the provider's own allocation and free (net_devmem_alloc_dmabuf,
  *	net_devmem_free_dmabuf): COUNT alloc+free pairs on a binding of MIB
@@ -177,7 +184,21 @@ static int pp_rows(struct page_pool *pp, const char *prefix, u32 n,
 	return 0;
 }
 
-static int bench_pp(int ifindex, u32 queue, u32 n)
+/* Takes @hold net_iovs from @b into @held; returns how many it got. */
+static u32 pp_hold(struct net_devmem_dmabuf_binding *b, struct net_iov **held,
+		   u32 hold)
+{
+	u32 i;
+
+	for (i = 0; i < hold; i++) {
+		held[i] = net_devmem_alloc_dmabuf(b);
+		if (!held[i])
+			break;
+	}
+	return i;
+}
+
+static int bench_pp(int ifindex, u32 queue, u32 n, u32 hold_pct)
 {
 	struct page_pool_params plain = {
 		.order = 0,
@@ -185,10 +206,13 @@ static int bench_pp(int ifindex, u32 queue, u32 n)
 		.nid = NUMA_NO_NODE,
 	};
 	struct page_pool_params pp = plain;
+	struct net_devmem_dmabuf_binding *b;
+	struct net_iov **held = NULL;
 	struct page_pool *pool;
 	struct net_device *dev;
 	netdevice_tracker tracker;
-	u32 slow_n;
+	u32 slow_n, hold = 0, got = 0, i;
+	char prefix[32] = "devmem";
 	int err;
 
 	dev = netdev_get_by_index(&init_net, ifindex, &tracker, GFP_KERNEL);
@@ -201,6 +225,23 @@ static int bench_pp(int ifindex, u32 queue, u32 n)
 		netdev_unlock(dev);
 		err = -EINVAL;
 		goto put_dev;
+	}
+	b = __netif_get_rx_queue(dev, queue)->mp_params.mp_priv;
+	/* Leave the binding room for the ring, the cache and the device's own
+	 * pool (netdevsim's ring is 256 buffers).
+	 */
+	if (hold_pct) {
+		hold = b->dmabuf->size / PAGE_SIZE * hold_pct / 100;
+		if (hold + 2048 > b->dmabuf->size / PAGE_SIZE) {
+			netdev_unlock(dev);
+			err = -ENOSPC;
+			goto put_dev;
+		}
+		snprintf(prefix, sizeof(prefix), "devmem_held%u", hold_pct);
+		bench_out_len += scnprintf(bench_out + bench_out_len,
+					   BENCH_OUT_SIZE - bench_out_len,
+					   "devmem_segments %u\n",
+					   b->sgt->nents);
 	}
 	pp.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV |
 		   PP_FLAG_ALLOW_UNREADABLE_NETMEM;
@@ -215,11 +256,29 @@ static int bench_pp(int ifindex, u32 queue, u32 n)
 		err = PTR_ERR(pool);
 		goto put_dev;
 	}
-	/* Leave the binding room for the ring and the cache. */
+	/* The pool holds the binding; the net_iovs held here go back to it
+	 * before the pool is destroyed.
+	 */
+	if (hold) {
+		held = kvmalloc_array(hold, sizeof(*held), GFP_KERNEL);
+		if (!held) {
+			err = -ENOMEM;
+			goto destroy;
+		}
+		got = pp_hold(b, held, hold);
+		if (got < hold) {
+			err = -ENOMEM;
+			goto destroy;
+		}
+	}
 	slow_n = min_t(u32, n, 1024);
-	err = pp_rows(pool, "devmem", n, slow_n);
+	err = pp_rows(pool, prefix, n, slow_n);
+destroy:
+	for (i = 0; i < got; i++)
+		net_devmem_free_dmabuf(held[i]);
+	kvfree(held);
 	page_pool_destroy(pool);
-	if (err)
+	if (err || hold_pct)
 		goto put_dev;
 
 	pool = page_pool_create(&plain);
@@ -423,7 +482,7 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 			   size_t count, loff_t *ppos)
 {
 	char cmd[64], layout[8];
-	u32 a, n, mib;
+	u32 a, n, mib, hold = 0;
 	int ifindex, err;
 
 	if (count >= sizeof(cmd))
@@ -436,9 +495,9 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 	mutex_lock(&bench_lock);
 	bench_out_len = 0;
 	bench_out[0] = '\0';
-	if (sscanf(cmd, "pp %d %u %u", &ifindex, &a, &n) == 3 && n &&
-	    n <= BENCH_MAX_COUNT)
-		err = bench_pp(ifindex, a, n);
+	if (sscanf(cmd, "pp %d %u %u %u", &ifindex, &a, &n, &hold) >= 3 &&
+	    n && n <= BENCH_MAX_COUNT && hold < 100)
+		err = bench_pp(ifindex, a, n, hold);
 	else if (sscanf(cmd, "fill %7s %u %u", layout, &n, &mib) == 3 && n &&
 		 n <= BENCH_MAX_COUNT &&
 		 (!strcmp(layout, "one") || !strcmp(layout, "pages")))
