@@ -9,112 +9,14 @@ The provider then sees the lease's virtual queue in bind-to-queue and in
 provider. Needs NETKIT and BPF_SYSCALL; no BPF program or clang.
 """
 
-import ctypes
-import json
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, bind_rx, defer, describe_error, dma_mappings,  # noqa: E402
-                    dmabuf_attachments, eq, netdev_nl, queue_dmabuf, rtnl, run_tests, set_hds, sh,
-                    test, udmabuf, wait_for)
-from pyynl.lib import Netlink  # noqa: E402
-
-GUEST_NS = "devmem-guest"
-CLONE_NEWNET = 0x40000000
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def guest_netns():
-    """A netns for the netkit guest, in which init_net has nsid 0."""
-    sh(f"ip netns add {GUEST_NS}")
-    defer(sh, f"ip netns del {GUEST_NS}", False)
-    sh("ip netns attach devmem-init 1")
-    defer(sh, "ip netns del devmem-init", False)
-    sh(f"ip -n {GUEST_NS} netns set devmem-init 0")
-    sh(f"ip -n {GUEST_NS} link set lo up")
-
-
-def netkit_pair():
-    """Create a netkit pair (2 RX queues); return (host, guest) names."""
-    def netkits():
-        links = json.loads(sh("ip -d -j link show"))
-        return {l["ifindex"]: l["ifname"] for l in links
-                if l.get("linkinfo", {}).get("info_kind") == "netkit"}
-    before = netkits()
-    rt = rtnl()
-    rt.newlink({"linkinfo": {"kind": "netkit",
-                             "data": {"mode": "l2", "policy": "forward",
-                                      "peer-policy": "forward"}},
-                "num-rx-queues": 2},
-               flags=[Netlink.NLM_F_CREATE, Netlink.NLM_F_EXCL])
-    rt.close()
-    new = sorted((i, n) for i, n in netkits().items() if i not in before)
-    assert len(new) == 2, new
-    host, guest = new[1][1], new[0][1]
-    defer(sh, f"ip link del dev {host}", False)
-    return host, guest
-
-
-def enter_netns(name):
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns")
-    finally:
-        os.close(fd)
-
-
-class Guest:
-    """A child process in the guest netns that keeps its netdev socket (and
-    so its bindings) until told to exit. Commands go over a pipe."""
-
-    def __init__(self):
-        self.r_cmd, self.w_cmd = os.pipe()
-        self.r_res, self.w_res = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            self._serve()
-        os.close(self.r_cmd)
-        os.close(self.w_res)
-        self.res = os.fdopen(self.r_res)
-        defer(self.stop)
-
-    def _serve(self):
-        os.close(self.w_cmd)
-        os.close(self.r_res)
-        cmds = os.fdopen(self.r_cmd)
-        out = os.fdopen(self.w_res, "w")
-        nl = None
-        try:
-            enter_netns(GUEST_NS)
-            nl = netdev_nl()
-            for line in cmds:
-                try:
-                    res = eval(line, {"nl": nl, "bind_rx": bind_rx,  # noqa: S307
-                                      "queue_dmabuf": queue_dmabuf,
-                                      "ifindex": socket.if_nametoindex})
-                    out.write(json.dumps(["ok", res]) + "\n")
-                except Exception as e:  # reported to the parent
-                    out.write(json.dumps(["err", describe_error(e)]) + "\n")
-                out.flush()
-        finally:
-            os._exit(0)
-
-    def do(self, expr):
-        os.write(self.w_cmd, (expr + "\n").encode())
-        status, res = json.loads(self.res.readline())
-        if status != "ok":
-            raise AssertionError(f"guest: {expr}: {res}")
-        return res
-
-    def stop(self):
-        if self.pid:
-            os.close(self.w_cmd)
-            os.waitpid(self.pid, 0)
-            self.res.close()
-            self.pid = 0
+from devmem import (Nsim, defer, dma_mappings, dmabuf_attachments, eq,  # noqa: E402
+                    netdev_nl, queue_dmabuf, run_tests, set_hds, sh, test, udmabuf,
+                    wait_for)
+from netkit import GUEST_NS, Guest, guest_netns, netkit_pair  # noqa: E402
 
 
 def leased_setup():
