@@ -70,6 +70,11 @@ total_pass=$((total_pass + lint_pass))
 total_fail=$((total_fail + lint_fail))
 summary+=("series: $lint_pass passed, $lint_fail failed")
 
+# The netlink fuzzer (selftests/nl_fuzz.py) sends the same messages on every
+# flavor; afterwards the flavors' errnos are compared message by message.
+fuzz_seed=${NL_FUZZ_SEED:-1}
+fuzz_count=${NL_FUZZ_COUNT:-10000}
+
 first=1
 for flavor in $FLAVORS; do
 	build=$("$DEVMEM_ROOT/tools/build-kernel.sh" "$flavor")
@@ -84,6 +89,7 @@ for flavor in $FLAVORS; do
 	VM_RODIRS="$tree $VENV $tools" "$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "$build" "$R" \
 		env DEVMEM_TREE="$tree" DEVMEM_PY="$VENV/bin/python" \
 		DEVMEM_FLAVOR="$flavor" DEVMEM_TOOLS="$tools" \
+		NL_FUZZ_SEED="$fuzz_seed" NL_FUZZ_COUNT="$fuzz_count" \
 		"$DEVMEM_ROOT/selftests/run.sh" "$R" || true
 	say "vm[$flavor]: done in $((SECONDS - vt)) s; results in $R"
 	"$VENV/bin/python" "$DEVMEM_ROOT/tools/ktap.py" "$flavor" "$R" \
@@ -99,6 +105,14 @@ for flavor in $FLAVORS; do
 	total_fail=$((total_fail + f))
 	summary+=("$flavor: $p passed, $f failed")
 done
+if [[ " $FLAVORS " == *" c "* && " $FLAVORS " == *" rust "* ]]; then
+	if "$VENV/bin/python" "$DEVMEM_ROOT/tools/fuzz-compare.py" \
+		"$results/c/nl_fuzz.txt" "$results/rust/nl_fuzz.txt" "$fuzz_seed"; then
+		total_pass=$((total_pass + 1))
+	else
+		total_fail=$((total_fail + 1))
+	fi
+fi
 say "check: ${summary[*]} (total $((SECONDS - t0)) s)"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]
