@@ -15,50 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (DevmemRx, NsimPair, eq, kick_rx_softirq_on_every_cpu,  # noqa: E402
-                    remote_send, run_tests, test, wait_for)
-
-SRC = "/tmp/devmem-teardown-src"
-SRC_LEN = 8 << 20
-
-
-def source():
-    if not os.path.exists(SRC):
-        with open(SRC, "wb") as f:
-            f.write(os.urandom(SRC_LEN))
-    with open(SRC, "rb") as f:
-        return f.read()
-
-
-def receive(rx, nbytes, give_back=True):
-    """Receive at least nbytes (or to EOF); returns (payload, tokens held)."""
-    got, held = [], []
-    total = 0
-    while total < nbytes:
-        data, tokens, linear = rx.recv()
-        eq(linear, 0, "payload bytes outside the dma-buf")
-        if not data:
-            break
-        got.append(data)
-        total += len(data)
-        if give_back:
-            eq(rx.dontneed(tokens), len(tokens), "frags freed by DONTNEED")
-        else:
-            held += tokens
-    return b"".join(got), held
-
-
-def assert_released(rx, timeout=20):
-    """The binding's attachment and every buffer its pools lent are gone."""
-    def clean():
-        kick_rx_softirq_on_every_cpu()
-        att, inflight = rx.leftovers()
-        return not att and not inflight
-    try:
-        wait_for(clean, "the binding's buffers and attachment to go", timeout)
-    except AssertionError:
-        att, inflight = rx.leftovers()
-        raise AssertionError(f"left behind: attachments {att}, inflight {inflight}")
+from devmem import DevmemRx, NsimPair, eq, remote_send, run_tests, test  # noqa: E402
+from stream import SRC, SRC_LEN, assert_released, receive, source  # noqa: E402
 
 
 @test

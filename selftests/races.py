@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Races under traffic: a devmem TCP stream is received and validated byte
+by byte while another thread, for a fixed number of iterations, changes what
+the stream depends on:
+
+  - binds and unbinds a second dma-buf on another queue of the same device;
+  - asks for channel counts that would drop the bound queue (must be refused)
+    and ring sizes (handled or refused), through ethtool;
+  - dumps page pools and queues over netlink;
+
+and the receiver returns its frags with bad tokens mixed in
+(SO_DEVMEM_DONTNEED): duplicates, already returned, out of range, more than
+128 in one call.
+
+Every iteration ends with the second binding fully released (no attachment,
+no buffer in flight in its pools). The stream must arrive intact, and once
+it ends everything is released. Both vCPUs stay busy: the receiver validates on one, the
+churn and the sender run on the other. Splats fail the run (the VM runner).
+
+RACES_ITERATIONS (default 40) sets the churn count.
+"""
+
+import errno
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from devmem import (SO_DEVMEM_DONTNEED, DevmemRx, NsimPair, _setsockopt_ret,  # noqa: E402
+                    bind_rx, defer, dmabuf_attachments, eq, metric, netdev_nl,
+                    page_pools, run_tests, sh, test, udmabuf, wait_for)
+from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
+
+ITERATIONS = int(os.environ.get("RACES_ITERATIONS", "40"))
+MAX_TOKENS = 128
+
+
+def dontneed_raw(conn, tokens):
+    """SO_DEVMEM_DONTNEED with (token, count) pairs as given; returns the
+    frags freed or -errno."""
+    arr = b"".join(struct.pack("II", t, n) for t, n in tokens)
+    try:
+        return _setsockopt_ret(conn.fileno(), socket.SOL_SOCKET, SO_DEVMEM_DONTNEED, arr)
+    except OSError as e:
+        return -e.errno
+
+
+def bad_tokens(rx, tokens):
+    """Gives `tokens` back, with bad ones mixed in: each live token twice in
+    one call (the second is not a frag any more), then all of them again
+    (already returned), one out of range, and more than a call may carry.
+    Done by the receiving thread between two recvmsg() calls, so no token
+    can be handed out again in between."""
+    if not tokens:
+        return
+    for i in range(0, len(tokens), MAX_TOKENS // 2):
+        part = [(t, 1) for t in tokens[i:i + MAX_TOKENS // 2]]
+        eq(dontneed_raw(rx.conn, part * 2), len(part),
+           "frags freed by DONTNEED with each token twice")
+        eq(dontneed_raw(rx.conn, part), 0, "frags freed by DONTNEED of returned tokens")
+    eq(dontneed_raw(rx.conn, [(0xfffffff0, 1)]), 0, "DONTNEED out of range")
+    eq(dontneed_raw(rx.conn, [(tokens[0], 1)] * (MAX_TOKENS + 1)), -errno.EINVAL,
+       "DONTNEED of more than 128 tokens")
+
+
+class Churn(threading.Thread):
+    """The other side of the race (see the module comment)."""
+
+    def __init__(self, pair, rx, iterations):
+        super().__init__(daemon=True)
+        self.pair, self.rx, self.n = pair, rx, iterations
+        self.error = None
+        self.done = 0
+
+    def run(self):
+        try:
+            for i in range(self.n):
+                self.iteration(i)
+                self.done += 1
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def iteration(self, i):
+        pair, ifname, ifindex = self.pair, self.pair.ifname, self.pair.local.ifindex()
+        # A second binding on queue 3, while queue 2 streams.
+        fd = udmabuf(64)
+        try:
+            nl = netdev_nl()
+            try:
+                bid = bind_rx(nl, ifindex, fd, [3])["id"]
+                eq(nl.queue_get({"ifindex": ifindex, "id": 3, "type": "rx"}).get("dmabuf"),
+                   bid, "queue 3's binding")
+                pools = [p["id"] for p in page_pools(nl, ifindex) if p.get("dmabuf") == bid]
+                assert pools, "no page pool on the second binding"
+                # Dumps while both are bound.
+                nl.page_pool_get({}, dump=True)
+                nl.queue_get({"ifindex": ifindex}, dump=True)
+                # Fewer channels than the bound queues need: refused.
+                sh(f"ethtool -L {ifname} combined 2", check=False)
+                eq(self.channels(), 4, "channels after a refused change")
+            finally:
+                nl.close()
+            wait_for(lambda: dmabuf_attachments(fd) == [], "the second binding to go", 20)
+            nl = netdev_nl()
+            try:
+                left = [p for p in nl.page_pool_get({}, dump=True)
+                        if p.get("dmabuf") == bid and p.get("inflight")]
+            finally:
+                nl.close()
+            eq(left, [], f"iteration {i}: buffers in flight after unbind")
+        finally:
+            os.close(fd)
+        # Ring sizes: handled or refused, never a crash.
+        sh(f"ethtool -G {ifname} rx {256 if i % 2 else 512}", check=False)
+    def channels(self):
+        out = sh(f"ethtool -l {self.pair.ifname}")
+        cur = out.split("Current hardware settings:")[1]
+        for line in cur.splitlines():
+            if line.startswith("Combined:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no combined count in {out!r}")
+
+
+def pattern_sender(pair, port, nbytes):
+    """The random source, repeated, from the remote namespace."""
+    cmd = (f"ip netns exec {pair.REMOTE_NS} sh -c 'while cat {SRC}; do :; done | "
+           f"head -c {nbytes} | socat -u - TCP6:[{pair.V6[0]}]:{port},"
+           f"bind=[{pair.V6[1]}]'")
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    defer(stop, p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+@test
+def stream_survives_churn():
+    """The churn runs to its end while the stream flows; every byte of the
+    stream is checked against the source; then everything is released.
+    (Deleting the device in the middle of a stream is
+    devmem_teardown.delete_device_while_queue_bound.)"""
+    src = source()
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, 5401, queue=2, pages=2048)
+    sender = pattern_sender(pair, 5401, 1 << 40)
+    rx.accept()
+    churn = Churn(pair, rx, ITERATIONS)
+    churn.start()
+    got = 0
+    # Receive until the churn is over, and a little beyond.
+    while churn.is_alive() or got < (4 << 20):
+        data, tokens, linear = rx.recv()
+        eq(linear, 0, "payload bytes outside the dma-buf")
+        assert data, f"the stream ended after {got} bytes"
+        off = got % SRC_LEN
+        want = (src[off:] + src * (1 + len(data) // SRC_LEN))[:len(data)]
+        assert data == want, f"payload differs near byte {got}"
+        got += len(data)
+        bad_tokens(rx, tokens)
+    if churn.error:
+        raise churn.error
+    metric("races.iterations", churn.done)
+    metric("races.bytes_validated", got)
+    print(f"# {churn.done} churn iterations, {got} bytes validated", flush=True)
+    eq(churn.done, ITERATIONS, "churn iterations")
+    rx.conn.close()
+    stop(sender)
+    rx.close_binding()
+    assert_released(rx)
+
+
+if __name__ == "__main__":
+    run_tests("races")
