@@ -18,6 +18,7 @@ of make check, which asserts only that numbers come out).
 """
 
 import ctypes
+import fcntl
 import os
 import re
 import signal
@@ -30,7 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "selftests", "lib"))
 from devmem import (NsimPair, PAGE_SIZE, bind_rx, cleanup_all,  # noqa: E402
-                    netdev_nl, ready_nsim, tcp_listening, udmabuf)
+                    dmabuf_attachments, netdev_nl, ready_nsim, tcp_listening,
+                    udmabuf, wait_for)
 
 RUN = "/sys/kernel/debug/devmem_bench/run"
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
@@ -67,7 +69,9 @@ def rows_pp():
     """Row 1: page_pool paths, devmem binding (16 MiB udmabuf on huge pages,
     a few segments, on netdevsim RX queue 1) against a plain page_pool; then
     the devmem paths again on a binding of one segment per page (a udmabuf
-    over 4 KiB pages) with 90% of its net_iovs held (50% in smoke)."""
+    over 4 KiB pages no two of which are adjacent, 128 MiB) with 90% of its net_iovs held (16 MiB, 50% in
+    smoke): the rest must leave room for the ring, the cache and the
+    device's own pool."""
     ns = ready_nsim()
     nl = netdev_nl()
     bind_rx(nl, ns.ifindex(), udmabuf(pages=4096), [1])
@@ -76,9 +80,10 @@ def rows_pp():
         emit(f"pp:{name}", v, "ns")
     nl.close()
 
-    mib, hold = (16, 50) if SMOKE else (64, 90)
+    mib, hold = (16, 50) if SMOKE else (128, 90)
     nl = netdev_nl()
-    bind_rx(nl, ns.ifindex(), udmabuf_small_pages(mib << 20), [1])
+    fd = udmabuf_scattered(mib << 20)
+    bind_rx(nl, ns.ifindex(), fd, [1])
     for name, v in kbench(f"pp {ns.ifindex()} 1 {count} {hold}").items():
         if name.endswith("_segments"):
             # The layout both flavors were measured on (memfd pages that
@@ -88,6 +93,11 @@ def rows_pp():
             emit(f"pp:{name}", v, "ns")
     nl.close()
     ns.delete()
+    # Freeing a binding of 32768 segments takes a while (in a work item):
+    # let it finish before the next row is timed.
+    wait_for(lambda: dmabuf_attachments(fd) == [], "the held binding to be freed", 120)
+    os.close(fd)
+    time.sleep(1)
 
 
 def rows_fill():
@@ -125,6 +135,36 @@ def udmabuf_small_pages(size):
     try:
         return udmabuf(pages=size // PAGE_SIZE)
     finally:
+        with open(THP, "w") as f:
+            f.write(old)
+
+
+def udmabuf_scattered(size):
+    """A udmabuf over 4 KiB pages of which no two are adjacent, so that its
+    mapping has one DMA segment per page: the memfd's pages are allocated
+    in turn with another memfd's, which is then dropped."""
+    from devmem import F_ADD_SEALS, F_SEAL_SHRINK, UDMABUF_CREATE, _ioctl_int
+    with open(THP) as f:
+        old = re.search(r"\[(\w+)\]", f.read()).group(1)
+    with open(THP, "w") as f:
+        f.write("never")
+    memfd = os.memfd_create("bench-scattered", os.MFD_ALLOW_SEALING)
+    other = os.memfd_create("bench-gaps")
+    try:
+        os.ftruncate(memfd, size)
+        os.ftruncate(other, size)
+        for off in range(0, size, PAGE_SIZE):
+            os.pwrite(memfd, b"x", off)
+            os.pwrite(other, b"x", off)
+        fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
+        dev = os.open("/dev/udmabuf", os.O_RDWR)
+        try:
+            return _ioctl_int(dev, UDMABUF_CREATE, struct.pack("IIQQ", memfd, 0, 0, size))
+        finally:
+            os.close(dev)
+    finally:
+        os.close(other)
+        os.close(memfd)
         with open(THP, "w") as f:
             f.write(old)
 
