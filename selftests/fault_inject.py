@@ -29,8 +29,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (Nsim, bind_rx, defer, dma_mappings, dmabuf,  # noqa: E402
                     dmabuf_attachments, eq, metric, netdev_nl, page_pools,
-                    queue_dmabuf, run_tests, set_hds, sh, test, wait_for)
-from netkit import GUEST_NS, Guest, guest_netns, netkit_pair  # noqa: E402
+                    queue_dmabuf, run_tests, set_hds, test, wait_for)
+from netkit import GUEST_NS, lease_queue  # noqa: E402
 from pyynl.lib import Netlink, NlError  # noqa: E402
 
 FAIL_NTH = "/proc/thread-self/fail-nth"
@@ -283,17 +283,8 @@ def bind_tx():
 def bind_rx_through_lease():
     arm_fault_attrs()
     fd = dmabuf(64)
-    guest_netns()
     ns = device(queues=2)
-    host, guest = netkit_pair()
-    sh(f"ip link set dev {guest} netns {GUEST_NS}")
-    sh(f"ip link set dev {host} up")
-    sh(f"ip -n {GUEST_NS} link set dev {guest} up")
-    g = Guest()
-    gidx = g.do(f"ifindex({guest!r})")
-    vq = g.do(f"nl.queue_create({{'ifindex': {gidx}, 'type': 'rx', 'lease': "
-              f"{{'ifindex': {ns.ifindex()}, 'queue': {{'id': 1, 'type': 'rx'}}, "
-              f"'netns-id': 0}}}})['id']")
+    _, _, _, gidx, vq = lease_queue(ns)
     op = Op("bind_rx_lease", ns, fd, [1],
             lambda nl: bind_rx(nl, gidx, fd, [vq]), netns=GUEST_NS)
     op.check_clean("at the start")

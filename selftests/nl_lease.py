@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from devmem import (Nsim, defer, dma_mappings, dmabuf_attachments, eq,  # noqa: E402
                     netdev_nl, queue_dmabuf, run_tests, set_hds, sh, test, udmabuf,
                     wait_for)
-from netkit import GUEST_NS, Guest, guest_netns, netkit_pair  # noqa: E402
+from netkit import lease_queue  # noqa: E402
 
 
 def leased_setup():
@@ -24,20 +24,11 @@ def leased_setup():
     queue id, dma-buf fd); the fd exists before the guest process forks."""
     fd = udmabuf()
     defer(os.close, fd)
-    guest_netns()
     ns = Nsim(ports=1, queues=2)
     ns.set_dma(True)
     set_hds(ns.ifindex())
     ns.up()
-    host, guest = netkit_pair()
-    sh(f"ip link set dev {guest} netns {GUEST_NS}")
-    sh(f"ip link set dev {host} up")
-    sh(f"ip -n {GUEST_NS} link set dev {guest} up")
-    g = Guest()
-    gidx = g.do(f"ifindex({guest!r})")
-    vq = g.do(f"nl.queue_create({{'ifindex': {gidx}, 'type': 'rx', 'lease': "
-              f"{{'ifindex': {ns.ifindex()}, 'queue': {{'id': 1, 'type': 'rx'}}, "
-              f"'netns-id': 0}}}})['id']")
+    host, guest, g, gidx, vq = lease_queue(ns)
     return ns, host, guest, g, gidx, vq, fd
 
 

@@ -23,17 +23,15 @@ RACES_ITERATIONS (default 40) sets the churn count.
 
 import errno
 import os
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (SO_DEVMEM_DONTNEED, DevmemRx, NsimPair, _setsockopt_ret,  # noqa: E402
-                    bind_rx, defer, dmabuf_attachments, eq, metric, netdev_nl,
-                    page_pools, run_tests, sh, test, udmabuf, wait_for)
+                    bind_rx, dmabuf_attachments, eq, metric, netdev_nl, page_pools,
+                    remote_send, run_tests, sh, test, udmabuf, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
 ITERATIONS = int(os.environ.get("RACES_ITERATIONS", "40"))
@@ -126,23 +124,6 @@ class Churn(threading.Thread):
         raise AssertionError(f"no combined count in {out!r}")
 
 
-def pattern_sender(pair, port, nbytes):
-    """The random source, repeated, from the remote namespace."""
-    cmd = (f"ip netns exec {pair.REMOTE_NS} sh -c 'while cat {SRC}; do :; done | "
-           f"head -c {nbytes} | socat -u - TCP6:[{pair.V6[0]}]:{port},"
-           f"bind=[{pair.V6[1]}]'")
-    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    defer(stop, p)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-
-
 @test
 def stream_survives_churn():
     """The churn runs to its end while the stream flows; every byte of the
@@ -152,7 +133,7 @@ def stream_survives_churn():
     src = source()
     pair = NsimPair(queues=4)
     rx = DevmemRx(pair, 5401, queue=2, pages=2048)
-    sender = pattern_sender(pair, 5401, 1 << 40)
+    remote_send(pair, 5401, 1 << 40, SRC, repeat=True)
     rx.accept()
     churn = Churn(pair, rx, ITERATIONS)
     churn.start()
@@ -173,8 +154,8 @@ def stream_survives_churn():
     metric("races.bytes_validated", got)
     print(f"# {churn.done} churn iterations, {got} bytes validated", flush=True)
     eq(churn.done, ITERATIONS, "churn iterations")
+    # The sender stops on the reset; cleanup kills what is left of it.
     rx.conn.close()
-    stop(sender)
     rx.close_binding()
     assert_released(rx)
 

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -519,20 +520,23 @@ def _setsockopt_ret(fd, level, opt, buf):
     return r
 
 
-def remote_send(pair, port, nbytes, src="/dev/zero"):
-    """Start socat in the remote netns sending nbytes of `src` to the local
-    port; returns the Popen."""
-    cmd = (f"ip netns exec {pair.REMOTE_NS} sh -c 'head -c {nbytes} {src} | "
+def remote_send(pair, port, nbytes, src="/dev/zero", repeat=False):
+    """Start socat in the remote netns sending nbytes of `src` (over and over
+    with `repeat`, for a file shorter than nbytes) to the local port;
+    returns the Popen, whose process group is killed at test cleanup."""
+    feed = (f"while cat {src}; do :; done | head -c {nbytes}" if repeat
+            else f"head -c {nbytes} {src}")
+    cmd = (f"ip netns exec {pair.REMOTE_NS} sh -c '{feed} | "
            f"socat -u - TCP6:[{pair.V6[0]}]:{port},bind=[{pair.V6[1]}]'")
     p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
     defer(_reap, p)
     return p
 
 
 def _reap(p):
     if p.poll() is None:
-        p.kill()
+        os.killpg(p.pid, signal.SIGKILL)
     p.wait()
 
 

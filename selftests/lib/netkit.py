@@ -104,3 +104,21 @@ class Guest:
             os.waitpid(self.pid, 0)
             self.res.close()
             self.pid = 0
+
+
+def lease_queue(ns, queue=1):
+    """Leases RX queue `queue` of netdevsim `ns` to a netkit device in
+    GUEST_NS, through a Guest process (start it after opening any fd it
+    must see). Returns (host, guest, guest process, guest ifindex, virtual
+    queue id)."""
+    guest_netns()
+    host, guest = netkit_pair()
+    sh(f"ip link set dev {guest} netns {GUEST_NS}")
+    sh(f"ip link set dev {host} up")
+    sh(f"ip -n {GUEST_NS} link set dev {guest} up")
+    g = Guest()
+    gidx = g.do(f"ifindex({guest!r})")
+    vq = g.do(f"nl.queue_create({{'ifindex': {gidx}, 'type': 'rx', 'lease': "
+              f"{{'ifindex': {ns.ifindex()}, 'queue': {{'id': {queue}, 'type': 'rx'}}, "
+              f"'netns-id': 0}}}})['id']")
+    return host, guest, g, gidx, vq
