@@ -417,8 +417,8 @@ static int bench_fill(bool per_page, u32 n, u32 mib)
 	/* As netdev-genl binds: socket, then device instance lock. */
 	mutex_lock(&sock.lock);
 	netdev_lock(dev);
-	b = net_devmem_bind_dmabuf(dev, NULL, &fdev->dev, DMA_FROM_DEVICE, fd,
-				   &sock, &extack);
+	b = net_devmem_bind_dmabuf(dev, NULL, &fdev->dev, false,
+				   DMA_FROM_DEVICE, fd, &sock, &extack);
 	netdev_unlock(dev);
 	mutex_unlock(&sock.lock);
 	if (IS_ERR(b)) {

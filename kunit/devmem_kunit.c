@@ -248,13 +248,17 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 static struct net_devmem_dmabuf_binding *
 test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
 {
+	enum netdev_queue_type qtype = dir == DMA_TO_DEVICE ?
+				       NETDEV_QUEUE_TYPE_TX : NETDEV_QUEUE_TYPE_RX;
 	struct net_devmem_dmabuf_binding *b;
+	bool cpu_access;
 
 	/* As netdev-genl calls it: socket, then device instance lock. */
 	mutex_lock(&ctx->sock.lock);
 	netdev_lock(ctx->netdev);
-	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, dir, ctx->fd,
-				   &ctx->sock, &ctx->extack);
+	cpu_access = netdev_queue_cpu_access(ctx->netdev, 0, qtype);
+	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, cpu_access,
+				   dir, ctx->fd, &ctx->sock, &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	return b;
@@ -488,8 +492,9 @@ static void devmem_rejects_missing_dma_device(struct kunit *test)
 
 	mutex_lock(&ctx->sock.lock);
 	netdev_lock(ctx->netdev);
-	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, DMA_FROM_DEVICE,
-				   ctx->fd, &ctx->sock, &ctx->extack);
+	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, false,
+				   DMA_FROM_DEVICE, ctx->fd, &ctx->sock,
+				   &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	KUNIT_ASSERT_TRUE(test, IS_ERR(b));

@@ -11,7 +11,9 @@ use crate::netmem::NIOV_SIZE;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*};
 
-/// Binds the dma-buf `fd` to `dev` for DMA by `dma_dev` in direction `dir`.
+/// Binds the dma-buf `fd` to `dev` for DMA by `dma_dev` in direction `dir`;
+/// with `cpu_access` (the queues' device moves data with the CPU, which the
+/// caller finds through any queue lease) also maps it into the kernel.
 ///
 /// The binding is linked on `sock`'s list, which keeps its initial reference
 /// until [`unbind`]; the returned pointer is that reference, for C. Errors
@@ -20,6 +22,7 @@ pub(crate) fn bind(
     dev: &NetDevice,
     vdev: *mut c_void,
     dma_dev: Option<NonNull<bindings::device>>,
+    cpu_access: bool,
     dir: Direction,
     fd: u32,
     sock: &NlSock,
@@ -87,7 +90,7 @@ pub(crate) fn bind(
     // A device without DMA reads and writes the buffer through a kernel
     // mapping of it.
     binding
-        .set_dmabuf(dmabuf, dev.wants_cpu_access())
+        .set_dmabuf(dmabuf, cpu_access)
         .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
     ids::insert(&mut binding)?;
 

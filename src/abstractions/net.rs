@@ -83,18 +83,6 @@ impl NetDevice {
         unsafe { bindings::dev_to_node(&raw mut (*self.as_raw()).dev) }
     }
 
-    /// Whether the device moves data with the CPU rather than by DMA (a
-    /// simulator), so that its bindings need a kernel mapping of the
-    /// dma-buf (`netmem_cpu_access` in its queue management ops).
-    pub(crate) fn wants_cpu_access(&self) -> bool {
-        // SAFETY: the device is alive; its queue management ops, if any, are
-        // static driver data.
-        unsafe {
-            let ops = (*self.as_raw()).queue_mgmt_ops;
-            !ops.is_null() && (*ops).netmem_cpu_access
-        }
-    }
-
     /// RX queue `idx`, if the device has that many real RX queues.
     pub(crate) fn rx_queue(&self, idx: u32) -> Option<RxQueue> {
         let dev = self.as_raw();
