@@ -23,15 +23,15 @@ to the run's metrics ("fault_points.<op>"), per flavor.
 import contextlib
 import ctypes
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (Nsim, bind_rx, defer, dma_mappings, dmabuf,  # noqa: E402
-                    dmabuf_attachments, eq, metric, netdev_nl, page_pools,
-                    queue_dmabuf, run_tests, set_hds, test, wait_for)
+                    dmabuf_attachments, eq, genl_socket, metric, netdev_nl,
+                    page_pools, queue_dmabuf, run_tests, set_hds, test,
+                    wait_for)
 from netkit import GUEST_NS, lease_queue  # noqa: E402
-from pyynl.lib import Netlink, NlError  # noqa: E402
+from pyynl.lib import NlError  # noqa: E402
 
 FAIL_NTH = "/proc/thread-self/fail-nth"
 DFS = "/sys/kernel/debug"
@@ -108,14 +108,6 @@ def fail_nth(n):
         os.close(fd)
 
 
-def new_sock():
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, Netlink.NETLINK_GENERIC)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_CAP_ACK, 1)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_EXT_ACK, 1)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_GET_STRICT_CHK, 1)
-    return s
-
-
 @contextlib.contextmanager
 def in_netns(name):
     back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
@@ -147,9 +139,9 @@ class Op:
         self.close()
         if self.netns:
             with in_netns(self.netns):
-                self.nl.sock = FaultSock(new_sock())
+                self.nl.sock = FaultSock(genl_socket())
         else:
-            self.nl.sock = FaultSock(new_sock())
+            self.nl.sock = FaultSock(genl_socket())
         return self.nl.sock
 
     def close(self):

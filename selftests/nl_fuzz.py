@@ -24,15 +24,13 @@ NL_FUZZ_SEED (default 1) and NL_FUZZ_COUNT (default 10000) choose the run.
 import errno
 import os
 import random
-import socket
 import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (Nsim, dma_mappings, dmabuf, dmabuf_attachments, eq,  # noqa: E402
-                    metric, netdev_nl, page_pools, run_tests, set_hds, test,
-                    wait_for)
-from pyynl.lib import Netlink  # noqa: E402
+                    genl_socket, metric, netdev_nl, page_pools, run_tests,
+                    set_hds, test, wait_for)
 
 SEED = int(os.environ.get("NL_FUZZ_SEED", "1"))
 COUNT = int(os.environ.get("NL_FUZZ_COUNT", "10000"))
@@ -227,15 +225,6 @@ class Fuzzer:
         return op, struct.pack("IHHII", 16 + len(body), self.s.family, flags, seq, 0) + body
 
 
-def new_sock():
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, Netlink.NETLINK_GENERIC)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_CAP_ACK, 1)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_EXT_ACK, 1)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_GET_STRICT_CHK, 1)
-    s.settimeout(30)
-    return s
-
-
 def transact(sock, msg, seq):
     """Sends one request; returns its errno (0: success), reading every
     reply up to its ack, the end of its dump, or its error."""
@@ -277,7 +266,7 @@ def fuzz_bind_queue_page_pool():
         if i % SOCK_LIFE == 0:
             if sock:
                 sock.close()
-            sock = new_sock()
+            sock = genl_socket(timeout=30)
             env["pools"] = sorted(p["id"] for p in page_pools(watch, ns.ifindex()))
         seq = i + 1
         op, msg = fz.message(seq)

@@ -18,22 +18,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (MSG_SOCK_DEVMEM, DevmemRx, NsimPair, bind_rx,  # noqa: E402
-                    dma_mappings, dmabuf, dmabuf_attachments, eq, netdev_nl,
-                    queue_dmabuf, ready_nsim, remote_send, run_tests, test, wait_for)
-from pyynl.lib import Netlink  # noqa: E402
+                    dma_mappings, dmabuf, dmabuf_attachments, eq, genl_socket,
+                    netdev_nl, queue_dmabuf, ready_nsim, remote_send,
+                    run_tests, test, wait_for)
 from stream import assert_released  # noqa: E402
 
 NLMSG_ERROR = 2
-
-
-def raw_genl_sock(rcvbuf=None):
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, Netlink.NETLINK_GENERIC)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_CAP_ACK, 1)
-    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_EXT_ACK, 1)
-    if rcvbuf is not None:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.bind((0, 0))
-    return s
 
 
 @test
@@ -47,7 +37,7 @@ def reply_fails_binding_kept_until_close_c849de7d8757():
     ns = ready_nsim()
     fd = dmabuf(64)
     nl = netdev_nl()  # encodes the messages, and watches
-    s = raw_genl_sock(rcvbuf=1)
+    s = genl_socket(strict=False, rcvbuf=1)
     get = nl.ops["queue-get"]
     for seq in range(1, 65):
         s.send(nl._encode_message(get, {"ifindex": ns.ifindex(), "id": 0, "type": "rx"},

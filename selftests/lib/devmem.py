@@ -21,7 +21,7 @@ import traceback
 
 TREE = os.environ["DEVMEM_TREE"]
 sys.path.insert(0, os.path.join(TREE, "tools/net/ynl"))
-from pyynl.lib import NlError, YnlFamily  # noqa: E402
+from pyynl.lib import Netlink, NlError, YnlFamily  # noqa: E402
 
 # World-readable copies of the specs, so that tests that drop privileges can
 # still open a family (the kernel tree lives under /root).
@@ -55,6 +55,23 @@ def netdev_nl():
 
 def ethtool_nl():
     return YnlFamily(f"{_SPECS}/specs/ethtool.yaml", schema="")
+
+
+def genl_socket(strict=True, rcvbuf=None, timeout=None):
+    """A raw generic netlink socket with capped and extended acks, for tests
+    that send hand-made messages or must see each syscall (a fuzzer, fault
+    injection, a receive buffer made to overflow), bound to a port."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, Netlink.NETLINK_GENERIC)
+    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_CAP_ACK, 1)
+    s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_EXT_ACK, 1)
+    if strict:
+        s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_GET_STRICT_CHK, 1)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if timeout is not None:
+        s.settimeout(timeout)
+    s.bind((0, 0))
+    return s
 
 
 def rtnl():
