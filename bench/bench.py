@@ -17,13 +17,10 @@ BENCH_SCALE=smoke runs every row once with tiny counts (the bench:smoke test
 of make check, which asserts only that numbers come out).
 """
 
-import ctypes
-import fcntl
 import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -31,13 +28,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "selftests", "lib"))
 from devmem import (NsimPair, PAGE_SIZE, bind_rx, cleanup_all,  # noqa: E402
-                    dmabuf_attachments, netdev_nl, ready_nsim, tcp_listening,
-                    udmabuf, wait_for)
+                    dmabuf_attachments, netdev_nl, ready_nsim, system_heap,
+                    tcp_listening, udmabuf, udmabuf_scattered,
+                    udmabuf_small_pages, wait_for)
 
 RUN = "/sys/kernel/debug/devmem_bench/run"
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
-THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
 results = []
 
@@ -106,67 +103,6 @@ def rows_fill():
     for layout in ("one", "pages"):
         for name, v in kbench(f"fill {layout} {count} {mib}").items():
             emit(f"fill:{name}", v, "ns")
-
-
-DMA_HEAP_IOCTL_ALLOC = 0xc0184800  # _IOWR('H', 0, struct dma_heap_allocation_data)
-
-
-def system_heap(size):
-    fd = os.open("/dev/dma_heap/system", os.O_RDWR)
-    try:
-        arg = struct.pack("QIIQ", size, 0, os.O_RDWR | os.O_CLOEXEC, 0)
-        buf = ctypes.create_string_buffer(arg, len(arg))
-        r = ctypes.CDLL(None, use_errno=True).ioctl(
-            fd, ctypes.c_ulong(DMA_HEAP_IOCTL_ALLOC), buf)
-        if r < 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
-        return struct.unpack("QIIQ", buf.raw)[1]
-    finally:
-        os.close(fd)
-
-
-def udmabuf_small_pages(size):
-    """A udmabuf over 4 KiB shmem pages (huge pages off while it is made)."""
-    with open(THP) as f:
-        old = re.search(r"\[(\w+)\]", f.read()).group(1)
-    with open(THP, "w") as f:
-        f.write("never")
-    try:
-        return udmabuf(pages=size // PAGE_SIZE)
-    finally:
-        with open(THP, "w") as f:
-            f.write(old)
-
-
-def udmabuf_scattered(size):
-    """A udmabuf over 4 KiB pages of which no two are adjacent, so that its
-    mapping has one DMA segment per page: the memfd's pages are allocated
-    in turn with another memfd's, which is then dropped."""
-    from devmem import F_ADD_SEALS, F_SEAL_SHRINK, UDMABUF_CREATE, _ioctl_int
-    with open(THP) as f:
-        old = re.search(r"\[(\w+)\]", f.read()).group(1)
-    with open(THP, "w") as f:
-        f.write("never")
-    memfd = os.memfd_create("bench-scattered", os.MFD_ALLOW_SEALING)
-    other = os.memfd_create("bench-gaps")
-    try:
-        os.ftruncate(memfd, size)
-        os.ftruncate(other, size)
-        for off in range(0, size, PAGE_SIZE):
-            os.pwrite(memfd, b"x", off)
-            os.pwrite(other, b"x", off)
-        fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
-        dev = os.open("/dev/udmabuf", os.O_RDWR)
-        try:
-            return _ioctl_int(dev, UDMABUF_CREATE, struct.pack("IIQQ", memfd, 0, 0, size))
-        finally:
-            os.close(dev)
-    finally:
-        os.close(other)
-        os.close(memfd)
-        with open(THP, "w") as f:
-            f.write(old)
 
 
 SOURCES = {

@@ -84,7 +84,7 @@ class Churn(threading.Thread):
             self.error = e
 
     def iteration(self, i):
-        pair, ifname, ifindex = self.pair, self.pair.ifname, self.pair.local.ifindex()
+        ifname, ifindex = self.pair.ifname, self.pair.local.ifindex()
         # A second binding on queue 3, while queue 2 streams.
         fd = udmabuf(64)
         try:

@@ -10,6 +10,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -242,6 +243,79 @@ def udmabuf(pages=16):
     return fd
 
 
+THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+
+class _no_shmem_thp:
+    """Huge pages off for shmem (memfd) while a buffer is made, so that its
+    pages are 4 KiB ones."""
+
+    def __enter__(self):
+        with open(THP) as f:
+            self.old = re.search(r"\[(\w+)\]", f.read()).group(1)
+        with open(THP, "w") as f:
+            f.write("never")
+
+    def __exit__(self, *exc):
+        with open(THP, "w") as f:
+            f.write(self.old)
+
+
+def udmabuf_small_pages(size):
+    """A udmabuf over 4 KiB shmem pages (huge pages off while it is made);
+    pages that happen to be adjacent share a DMA segment."""
+    with _no_shmem_thp():
+        return udmabuf(pages=size // PAGE_SIZE)
+
+
+def udmabuf_scattered(size):
+    """A udmabuf over 4 KiB pages of which no two are adjacent, so that its
+    mapping has one DMA segment per page: the memfd's pages are allocated
+    in turn with another memfd's, which is then dropped."""
+    with _no_shmem_thp():
+        memfd = os.memfd_create("devmem-scattered", os.MFD_ALLOW_SEALING)
+        other = os.memfd_create("devmem-gaps")
+        try:
+            os.ftruncate(memfd, size)
+            os.ftruncate(other, size)
+            for off in range(0, size, PAGE_SIZE):
+                os.pwrite(memfd, b"x", off)
+                os.pwrite(other, b"x", off)
+            fcntl.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)
+            dev = os.open("/dev/udmabuf", os.O_RDWR)
+            try:
+                return _ioctl_int(dev, UDMABUF_CREATE,
+                                  struct.pack("IIQQ", memfd, 0, 0, size))
+            finally:
+                os.close(dev)
+        finally:
+            os.close(other)
+            os.close(memfd)
+
+
+# ---------------------------------------------------------------------------
+# dma-buf system heap (CONFIG_DMABUF_HEAPS_SYSTEM)
+
+DMA_HEAP_IOCTL_ALLOC = 0xc0184800  # _IOWR('H', 0, struct dma_heap_allocation_data)
+
+
+def system_heap(size):
+    """A dma-buf of `size` bytes from /dev/dma_heap/system. The heap takes
+    the largest of its page orders (8, 4, 0) that fits what is left of the
+    size, so the size decides the mix of 1 MiB, 64 KiB and 4 KiB blocks
+    (each its own DMA segment unless the memory is short of high orders)."""
+    fd = os.open("/dev/dma_heap/system", os.O_RDWR)
+    try:
+        arg = struct.pack("QIIQ", size, 0, os.O_RDWR | os.O_CLOEXEC, 0)
+        buf = ctypes.create_string_buffer(arg, len(arg))
+        if _libc.ioctl(fd, ctypes.c_ulong(DMA_HEAP_IOCTL_ALLOC), buf) < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return struct.unpack("QIIQ", buf.raw)[1]
+    finally:
+        os.close(fd)
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -440,11 +514,11 @@ DMABUF_CMSG = struct.Struct("QIIII")  # offset, size, token, dmabuf id, flags
 
 class DevmemRx:
     """A devmem TCP receiver on `pair.local`: header split on, RSS kept off
-    queue `queue`, an ntuple rule steering TCP port `port` to it, a udmabuf of
-    `pages` pages bound to it, and a listening socket. Everything is undone
-    at test cleanup."""
+    queue `queue`, an ntuple rule steering TCP port `port` to it, a dma-buf
+    bound to it (`fd`, which it takes over, or a udmabuf of `pages` pages),
+    and a listening socket. Everything is undone at test cleanup."""
 
-    def __init__(self, pair, port, queue=2, pages=1024):
+    def __init__(self, pair, port, queue=2, pages=1024, fd=None):
         self.pair, self.port, self.queue = pair, port, queue
         ifname, ifindex = pair.ifname, pair.local.ifindex()
         pair.local.set_dma(True)
@@ -455,12 +529,13 @@ class DevmemRx:
                  f"dst-port {port} action {queue}")
         rule = int(out.split("ID")[-1].strip().rstrip("."))
         defer(sh, f"ethtool -N {ifname} delete {rule}", False)
-        self.fd = udmabuf(pages)
-        defer(os.close, self.fd)
-        self.size = pages * PAGE_SIZE
+        self.fd = udmabuf(pages) if fd is None else fd
+        self.size = os.lseek(self.fd, 0, os.SEEK_END)
+        os.lseek(self.fd, 0, os.SEEK_SET)
         import mmap
         self.mem = mmap.mmap(self.fd, self.size)
-        defer(self.mem.close)
+        defer(self.drop_buffer)
+        self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
         self.id = bind_rx(self.nl, ifindex, self.fd, [queue])["id"]
@@ -472,6 +547,14 @@ class DevmemRx:
         self.lsock.bind((pair.V6[0], port))
         self.lsock.listen(1)
         self.conn = None
+
+    def drop_buffer(self):
+        """Let go of the dma-buf (mapping and fd), as a user may while it is
+        bound; the binding keeps its own reference."""
+        if self.fd is not None:
+            self.mem.close()
+            os.close(self.fd)
+            self.fd = None
 
     def close_binding(self):
         if self.nl is not None:
@@ -485,19 +568,23 @@ class DevmemRx:
         defer(self.conn.close)
         return self.conn
 
-    def recv(self, bufsize=65536):
+    def recv(self, bufsize=65536, read_back=True):
         """One recvmsg(MSG_SOCK_DEVMEM): (payload bytes in order, tokens,
-        linear byte count); payload b"" at EOF."""
+        linear byte count); payload b"" at EOF. The dma-buf frags' (offset,
+        size) are left in last_frags. Without read_back (the buffer was
+        dropped), a dma-buf frag's bytes come back as zeroes."""
         data, anc, _, _ = self.conn.recvmsg(bufsize, 4096, MSG_SOCK_DEVMEM)
         out, tokens, linear, pos = [], [], 0, 0
+        self.last_frags = []
         for level, typ, c in anc:
             if level != socket.SOL_SOCKET:
                 continue
             off, size, token, dmabuf_id, _ = DMABUF_CMSG.unpack(c[:DMABUF_CMSG.size])
             if typ == SCM_DEVMEM_DMABUF:
                 assert dmabuf_id == self.id, f"frag from dma-buf {dmabuf_id}"
-                out.append(self.mem[off:off + size])
+                out.append(self.mem[off:off + size] if read_back else bytes(size))
                 tokens.append(token)
+                self.last_frags.append((off, size))
             elif typ == SCM_DEVMEM_LINEAR:
                 out.append(data[pos:pos + size])
                 pos += size

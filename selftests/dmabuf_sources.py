@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""devmem TCP into and out of each kind of dma-buf, every byte checked.
+
+The provider reads only a dma-buf's DMA mapping: a list of segments, which
+it carves into one net_iov per page, numbered through the buffer in order,
+so that the offset TCP reports for a frag is the byte's place in the
+dma-buf. What varies between sources is the segment list:
+
+  udmabuf_scattered  4 KiB memfd pages, no two adjacent: a segment a page
+  heap_mixed         the dma-buf system heap, high orders available: its
+                     1 MiB, 64 KiB and 4 KiB blocks, a segment each
+  heap_scattered     the system heap with its high-order allocations
+                     failed (fail_page_alloc, min-order 1, this task only),
+                     as on a host whose memory is fragmented: a segment a
+                     page
+
+For each: the segment list the device mapped is what the source promises;
+a stream received into the buffer lands where the offsets say (read back
+through mmap, compared with what was sent), no frag crosses a net_iov; a
+stream sent from the buffer (bind-tx, sendmsg with SCM_DEVMEM_DMABUF and
+dma-buf offsets) arrives intact; and a buffer the user has let go of while
+it is bound lives on until the binding goes, as udmabuf's does.
+"""
+
+import ctypes
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from devmem import (PAGE_SIZE, SCM_DEVMEM_DMABUF, DevmemRx, NsimPair,  # noqa: E402
+                    defer, dma_mappings, eq, metric, netdev_nl, remote_send,
+                    run_tests, sh, system_heap, test, udmabuf_scattered,
+                    wait_for)
+from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
+
+DFS = "/sys/kernel/debug"
+KiB, MiB = 1 << 10, 1 << 20
+# Two 1 MiB blocks, fifteen of 64 KiB and fifteen of 4 KiB: the heap takes
+# the largest order that fits what is left. 767 pages, enough for the
+# device's ring and a stream's frags in flight.
+SIZE = 2 * MiB + 15 * 64 * KiB + 15 * 4 * KiB
+# Frags the receiver holds before giving them back: the rest of the binding
+# covers the device's ring (256) and its pool's cache.
+HOLD = 500
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def heap_scattered(size):
+    """A system heap buffer made while every allocation of order 1 and up
+    by this task fails, so the heap falls back to single pages."""
+    fpa = f"{DFS}/fail_page_alloc"
+    saved = {a: open(f"{fpa}/{a}").read().strip()
+             for a in ("probability", "interval", "times", "task-filter",
+                       "min-order", "ignore-gfp-wait", "ignore-gfp-highmem",
+                       "verbose")}
+    try:
+        for a, v in (("verbose", "0"), ("task-filter", "Y"), ("min-order", "1"),
+                     ("ignore-gfp-wait", "N"), ("ignore-gfp-highmem", "N"),
+                     ("interval", "1"), ("times", "-1"), ("probability", "100")):
+            _write(f"{fpa}/{a}", v)
+        _write("/proc/self/make-it-fail", "1")
+        try:
+            return system_heap(size)
+        finally:
+            _write("/proc/self/make-it-fail", "0")
+    finally:
+        for a, v in saved.items():
+            _write(f"{fpa}/{a}", v)
+
+
+SOURCES = {
+    "udmabuf_scattered": (udmabuf_scattered, None),
+    "heap_mixed": (system_heap,
+                   [MiB] * 2 + [64 * KiB] * 15 + [4 * KiB] * 15),
+    "heap_scattered": (heap_scattered, [PAGE_SIZE] * (SIZE // PAGE_SIZE)),
+}
+
+
+def segments(pair):
+    """Lengths of the DMA segments mapped for netdevsim `pair.local` (from
+    dma-debug's dump, "... L=<len hex> ...", in no particular order)."""
+    return [int(next(x for x in line.split() if x.startswith("L="))[2:], 16)
+            for line in dma_mappings(pair.local)]
+
+
+def check_segments(name, pair, want):
+    got = segments(pair)
+    eq(sum(got), SIZE, "bytes mapped")
+    assert all(ln % PAGE_SIZE == 0 for ln in got), f"segments {got}"
+    metric(f"{name}_segments", len(got))
+    if want is not None:
+        eq(sorted(got), sorted(want), "segment lengths")
+    return got
+
+
+def rx_stream(name):
+    make, want = SOURCES[name]
+    src = source()
+    pair = NsimPair(queues=4)
+    port = 5400 + list(SOURCES).index(name)
+    rx = DevmemRx(pair, port, fd=make(SIZE))
+    eq(rx.size, SIZE, "dma-buf size")
+    check_segments(name, pair, want)
+    sender = remote_send(pair, port, SRC_LEN, SRC)
+    rx.accept()
+    rx.conn.settimeout(2)
+    got, total, pages, held = [], 0, set(), []
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, f"stream stalled at {total} bytes"
+        try:
+            data, tokens, linear = rx.recv()
+        except TimeoutError:
+            # Nothing came: the pool may be waiting for what is held.
+            eq(rx.dontneed(held), len(held), "frags freed by DONTNEED")
+            held = []
+            continue
+        eq(linear, 0, "payload bytes outside the dma-buf")
+        if not data:
+            break
+        for off, size in rx.last_frags:
+            assert off + size <= SIZE, f"frag {off}+{size} past the buffer"
+            assert off // PAGE_SIZE == (off + size - 1) // PAGE_SIZE, \
+                f"frag {off}+{size} crosses a net_iov"
+            pages.add(off // PAGE_SIZE)
+        got.append(data)
+        total += len(data)
+        # Frags are held in batches, so that the device's pool must keep
+        # taking fresh net_iovs from the provider and the stream reaches
+        # deep into the binding (and its segments), not just the few
+        # buffers a pool recycles.
+        held += tokens
+        if len(held) >= HOLD:
+            eq(rx.dontneed(held), len(held), "frags freed by DONTNEED")
+            held = []
+    eq(rx.dontneed(held), len(held), "frags freed by DONTNEED")
+    eq(total, SRC_LEN, "bytes received")
+    assert b"".join(got) == src, "payload differs from what was sent"
+    eq(sender.wait(timeout=60), 0, "sender exit")
+    metric(f"{name}_rx_net_iovs_used", len(pages))
+    assert len(pages) >= HOLD, f"only {len(pages)} net_iovs carried the stream"
+    rx.conn.close()
+    rx.close_binding()
+    assert_released(rx)
+
+
+# --- TX: sendmsg from dma-buf offsets --------------------------------------
+
+SO_ZEROCOPY = 60
+MSG_ZEROCOPY = 0x4000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(_iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+def devmem_sendmsg(sock, tx_id, chunks):
+    """sendmsg(MSG_ZEROCOPY) of (dma-buf offset, length) chunks from TX
+    binding `tx_id`: iov_base carries the offset, as for ncdevmem -z.
+    Returns the bytes the kernel took."""
+    iov = (_iovec * len(chunks))(*[_iovec(off, ln) for off, ln in chunks])
+    # struct cmsghdr (len, level, type) and the binding id, padded to 8.
+    ctrl = struct.pack("QiiI4x", 16 + 4, socket.SOL_SOCKET,
+                       SCM_DEVMEM_DMABUF, tx_id)
+    cbuf = ctypes.create_string_buffer(ctrl, len(ctrl))
+    msg = _msghdr(None, 0, iov, len(chunks), ctypes.cast(cbuf, ctypes.c_void_p),
+                  len(ctrl), 0)
+    r = _libc.sendmsg(sock.fileno(), ctypes.byref(msg), MSG_ZEROCOPY)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def drain_completions(sock):
+    """Read the zerocopy completions off the error queue (they would fill
+    the socket's option memory otherwise)."""
+    while True:
+        try:
+            sock.recvmsg(1, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+
+
+def tx_stream(name):
+    import mmap
+    make, want = SOURCES[name]
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+    fd = make(SIZE)
+    defer(os.close, fd)
+    mem = mmap.mmap(fd, SIZE)
+    defer(mem.close)
+    payload = os.urandom(SIZE)
+    mem[:] = payload
+    nl = netdev_nl()
+    defer(nl.close)
+    tx_id = nl.bind_tx({"ifindex": pair.local.ifindex(), "fd": fd})["id"]
+    check_segments(name, pair, want)
+
+    port = 5410 + list(SOURCES).index(name)
+    out = f"/tmp/devmem-tx-{name}"
+    rns = f"ip netns exec {pair.REMOTE_NS}"
+    listener = remote_listen(pair, port, out)
+    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
+             "the remote listener", 30)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
+    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+    s.connect((pair.V6[1], port))
+    # Odd-sized chunks, several to a call, so that sends start and end
+    # inside net_iovs and cross segment boundaries.
+    off, step = 0, 3 * PAGE_SIZE + 1234
+    while off < SIZE:
+        chunks = []
+        for _ in range(4):
+            if off >= SIZE:
+                break
+            ln = min(step, SIZE - off)
+            chunks.append((off, ln))
+            off += ln
+        sent = devmem_sendmsg(s, tx_id, chunks)
+        want_n = sum(ln for _, ln in chunks)
+        if sent < want_n:  # a partial send: go on from where it stopped
+            off -= want_n - sent
+        drain_completions(s)
+    s.shutdown(socket.SHUT_WR)
+    eq(listener.wait(timeout=120), 0, "remote receiver exit")
+    with open(out, "rb") as f:
+        got = f.read()
+    os.unlink(out)
+    eq(len(got), SIZE, "bytes the remote received")
+    assert got == payload, "the remote got other bytes than the dma-buf held"
+
+
+def remote_listen(pair, port, path):
+    import subprocess
+    p = subprocess.Popen(
+        f"ip netns exec {pair.REMOTE_NS} socat -u "
+        f"TCP6-LISTEN:{port},reuseaddr,bind=[{pair.V6[1]}] OPEN:{path},creat,trunc",
+        shell=True, stderr=subprocess.PIPE, text=True)
+    defer(lambda: p.poll() is None and p.kill())
+    return p
+
+
+# --- a buffer let go of while bound ----------------------------------------
+
+def bufinfo_has(ino):
+    with open(f"{DFS}/dma_buf/bufinfo") as f:
+        # Buffer lines: size flags mode count exp_name ino name (zero-padded)
+        return any(len(p) >= 6 and p[0].isdigit() and p[5].isdigit() and
+                   int(p[5]) == ino for p in (line.split() for line in f))
+
+
+def released_while_bound(name):
+    make, _ = SOURCES[name]
+    pair = NsimPair(queues=4)
+    port = 5420 + list(SOURCES).index(name)
+    rx = DevmemRx(pair, port, fd=make(SIZE))
+    ino = os.fstat(rx.fd).st_ino
+    # The user drops every reference it had: the mapping and the fd.
+    rx.drop_buffer()
+    assert bufinfo_has(ino), "the dma-buf went while bound"
+    sender = remote_send(pair, port, 1 * MiB)
+    rx.accept()
+    total = 0
+    while True:
+        data, tokens, linear = rx.recv(read_back=False)
+        eq(linear, 0, "payload bytes outside the dma-buf")
+        if not data:
+            break
+        total += len(data)
+        rx.dontneed(tokens)
+    eq(total, 1 * MiB, "bytes received into the released buffer")
+    eq(sender.wait(timeout=60), 0, "sender exit")
+    assert bufinfo_has(ino), "the dma-buf went while bound"
+    rx.conn.close()
+    rx.close_binding()
+    wait_for(lambda: not bufinfo_has(ino), "the dma-buf to be freed", 30)
+
+
+def _make_tests():
+    for name in SOURCES:
+        for kind, fn in (("rx_stream", rx_stream), ("tx_stream", tx_stream),
+                         ("released_while_bound", released_while_bound)):
+            def t(name=name, fn=fn):
+                fn(name)
+            t.__name__ = f"{kind}_{name}"
+            test(t)
+
+
+_make_tests()
+
+if __name__ == "__main__":
+    run_tests("dmabuf_sources")
