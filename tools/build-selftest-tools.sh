@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the userspace tools the VM tests use from the kernel tree (upstream
-# ncdevmem) against the build's exported headers. Prints the output dir.
+# ncdevmem, against the build's exported headers; the BPF objects of the
+# netkit devmem suites). Prints the output dir.
 #   tools/build-selftest-tools.sh BUILD_DIR
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -18,4 +19,24 @@ if ! PATH="$VENV/bin:$PATH" make -s -C "$tree/tools/testing/selftests/drivers/ne
 	die "ncdevmem build failed (log: $out/build.log)"
 fi
 [ -x "$out/ncdevmem" ] || die "ncdevmem missing after build"
+
+# Upstream's netkit devmem suites, run as their own main() runs them: their
+# NetDrvContEnv loads nk_*.bpf.o from the test's directory and main() takes
+# ncdevmem from beside the script. So the scripts are linked in here, next to
+# both; Python resolves the link for sys.path, so their imports (devmem_lib,
+# lib.py) still come from the tree. The BPF objects are built by the
+# selftests' own rules (net/bpf.mk: libbpf from the tree, clang).
+hw=$tree/tools/testing/selftests/drivers/net/hw
+bpf_objs=()
+for c in "$hw"/nk_*.bpf.c; do
+	bpf_objs+=("$out/$(basename "${c%.c}").o")
+done
+if ! PATH="$VENV/bin:$PATH" make -s -C "$hw" OUTPUT="$out" "${bpf_objs[@]}" \
+	>"$out/bpf-build.log" 2>&1; then
+	tail -30 "$out/bpf-build.log" >&2
+	die "BPF objects failed to build (log: $out/bpf-build.log)"
+fi
+for s in nk_devmem.py userns_devmem.py; do
+	ln -sfn "$hw/$s" "$out/$s"
+done
 echo "$out"

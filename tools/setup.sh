@@ -6,9 +6,12 @@ set -euo pipefail
 
 mkdir -p "$DEVMEM_CACHE"/{debs,apt}
 
+# clang and bpftool: the BPF objects that upstream's netkit devmem suites
+# load (built from the tree), and their map set-up.
 APT_PKGS=(qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio kmod iproute2
 	ethtool socat python3-venv python3-yaml busybox-static zstd xz-utils
-	rsync libcap-dev libmnl-dev pkg-config make gcc git iputils-ping procps)
+	rsync libcap-dev libmnl-dev pkg-config make gcc git iputils-ping procps
+	clang bpftool)
 
 step_apt() {
 	local missing=()
