@@ -7,16 +7,26 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavor=${1:?usage: build-kernel.sh c|rust|bench-c|bench-rust}
-# c, rust: test kernels (debug set); bench-c, bench-rust: benchmark kernels.
+flavor=${1:?usage: build-kernel.sh c|rust|bench-c|bench-rust|drivers-c|drivers-rust}
+# c, rust: test kernels (debug set); bench-c, bench-rust: benchmark kernels;
+# drivers-c, drivers-rust: a test kernel plus the devmem NIC drivers as
+# modules (tools/config/drivers.config), built with modpost.
+frags_extra=()
+target=(bzImage)
 case $flavor in
 bench-*) set_frag=bench provider=${flavor#bench-} ;;
+drivers-*)
+	set_frag=debug provider=${flavor#drivers-}
+	frags_extra=("$DEVMEM_ROOT/tools/config/drivers.config")
+	target=(bzImage modules)
+	;;
 *) set_frag=debug provider=$flavor ;;
 esac
 frag_common=$DEVMEM_ROOT/tools/config/vm.config
 frag_set=$DEVMEM_ROOT/tools/config/$set_frag.config
 frag_flavor=$DEVMEM_ROOT/tools/config/$provider.config
 [ -f "$frag_flavor" ] || die "unknown flavor $flavor"
+frags=("$frag_common" "$frag_set" "$frag_flavor" "${frags_extra[@]}")
 
 tree=$("$DEVMEM_ROOT/tools/prepare-tree.sh")
 kernel_build_env
@@ -38,7 +48,13 @@ kmake() { make -C "$tree" O="$out" BINDGEN="$BINDGEN" -j"$JOBS" "$@"; }
 if [ ! -f "$out/arch/x86/boot/bzImage" ]; then
 	case $flavor in
 	bench-*) same=("$DEVMEM_CACHE/build/bench-"*-"$(basename "$tree")") ;;
-	*) same=() ;;
+	# The other provider's driver build differs in the provider's
+	# symbols only; this provider's test kernel lacks the drivers.
+	drivers-*) same=("$DEVMEM_CACHE/build/drivers-"*-"$(basename "$tree")"
+		"$DEVMEM_CACHE/build/$provider-$(basename "$tree")") ;;
+	# A test flavor from the other test flavor: the bench builds differ
+	# in the debug options.
+	*) same=("$DEVMEM_CACHE/build/"{c,rust}-"$(basename "$tree")") ;;
 	esac
 	for other in "${same[@]}" "$DEVMEM_CACHE/build/"*-"$(basename "$tree")"; do
 		[ "$other" != "$out" ] && [ -f "$other/arch/x86/boot/bzImage" ] || continue
@@ -70,29 +86,29 @@ check_config() {
 			fi
 			;;
 		esac
-	done < <(cat "$frag_common" "$frag_set" "$frag_flavor")
+	done < <(cat "${frags[@]}")
 	return $bad
 }
 
 # The tree's path is fixed; its series (which may change Kconfig) is in
 # .devmem-key, or the user's tree (KSRC) is taken as it is.
-cfg_key=$(content_key "$frag_common" "$frag_set" "$frag_flavor" "$tree" "$tree/.devmem-key")
+cfg_key=$(content_key "${frags[@]}" "$tree" "$tree/.devmem-key")
 if [ "$(cat "$out/.devmem-config-key" 2>/dev/null)" != "$cfg_key" ]; then
 	say "kernel[$flavor]: configuring (tinyconfig + fragments)"
 	kmake rustavailable >/dev/null || die "make rustavailable failed: run tools/setup.sh"
 	kmake tinyconfig >/dev/null
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"$frag_common" "$frag_set" "$frag_flavor" >/dev/null
+		"${frags[@]}" >/dev/null
 	kmake olddefconfig >/dev/null
 	check_config || die "kernel config lost required options (see above)"
 	echo "$cfg_key" >"$out/.devmem-config-key"
 fi
 check_config || die "kernel config lost required options (see above)"
 
-say "kernel[$flavor]: building bzImage in $out (a fresh build takes 8-10 min)"
+say "kernel[$flavor]: building ${target[*]} in $out (a fresh build takes 8-10 min)"
 start=$SECONDS
 log=$out/build.log
-if ! kmake bzImage >"$log" 2>&1; then
+if ! kmake "${target[@]}" >"$log" 2>&1; then
 	grep -E -B2 -A8 'error|Error' "$log" | tail -60 >&2
 	die "kernel build failed, log: $log"
 fi

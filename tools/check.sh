@@ -101,6 +101,12 @@ for flavor in $FLAVORS; do
 		p=$((p + lint_pass))
 		f=$((f + lint_fail))
 	fi
+	# The devmem NIC drivers against this flavor (a cached, incremental
+	# build on top of the test kernel).
+	say "drivers[$flavor]: building gve, bnxt_en, bng_en, mlx5_core, fbnic"
+	run_lint "$flavor:drivers:build" "$DEVMEM_ROOT/tools/drivers-check.sh" "$flavor"
+	p=$((p + lint_pass))
+	f=$((f + lint_fail))
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	summary+=("$flavor: $p passed, $f failed")
