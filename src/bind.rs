@@ -11,9 +11,17 @@ use crate::netmem::NIOV_SIZE;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*};
 
-/// Binds the dma-buf `fd` to `dev` for DMA by `dma_dev` in direction `dir`;
-/// with `cpu_access` (the queues' device moves data with the CPU, which the
-/// caller finds through any queue lease) also maps it into the kernel.
+/// Who reaches a binding's buffers: the DMA device of its queues (`None` if
+/// they cannot do DMA), and whether their device moves the data with the CPU
+/// instead (`netmem_cpu_access`), for which the dma-buf is also mapped into
+/// the kernel. C finds both through any queue lease.
+pub(crate) struct Access {
+    pub(crate) dma_dev: Option<NonNull<bindings::device>>,
+    pub(crate) cpu: bool,
+}
+
+/// Binds the dma-buf `fd` to `dev` for DMA by `access.dma_dev` in direction
+/// `dir`.
 ///
 /// The binding is linked on `sock`'s list, which keeps its initial reference
 /// until [`unbind`]; the returned pointer is that reference, for C. Errors
@@ -21,14 +29,13 @@ use kernel::{alloc::KVVec, bindings, prelude::*};
 pub(crate) fn bind(
     dev: &NetDevice,
     vdev: *mut c_void,
-    dma_dev: Option<NonNull<bindings::device>>,
-    cpu_access: bool,
+    access: Access,
     dir: Direction,
     fd: u32,
     sock: &NlSock,
     extack: &Extack,
 ) -> Result<*mut bindings::net_devmem_dmabuf_binding> {
-    let Some(dma_dev) = dma_dev else {
+    let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
     };
@@ -90,7 +97,7 @@ pub(crate) fn bind(
     // A device without DMA reads and writes the buffer through a kernel
     // mapping of it.
     binding
-        .set_dmabuf(dmabuf, cpu_access)
+        .set_dmabuf(dmabuf, access.cpu)
         .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
     ids::insert(&mut binding)?;
 

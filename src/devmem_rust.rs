@@ -79,8 +79,10 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     match bind::bind(
         dev,
         vdev,
-        NonNull::new(dma_dev),
-        cpu_access,
+        bind::Access {
+            dma_dev: NonNull::new(dma_dev),
+            cpu: cpu_access,
+        },
         dir,
         dmabuf_fd,
         sock,
