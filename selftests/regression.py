@@ -37,7 +37,7 @@ def reply_fails_binding_kept_until_close_c849de7d8757():
     ns = ready_nsim()
     fd = dmabuf(64)
     nl = netdev_nl()  # encodes the messages, and watches
-    s = genl_socket(strict=False, rcvbuf=1)
+    s = genl_socket(strict=False, rcvbuf=1, bind=True)
     get = nl.ops["queue-get"]
     for seq in range(1, 65):
         s.send(nl._encode_message(get, {"ifindex": ns.ifindex(), "id": 0, "type": "rx"},

@@ -58,10 +58,12 @@ def ethtool_nl():
     return YnlFamily(f"{_SPECS}/specs/ethtool.yaml", schema="")
 
 
-def genl_socket(strict=True, rcvbuf=None, timeout=None):
+def genl_socket(strict=True, rcvbuf=None, timeout=None, bind=False):
     """A raw generic netlink socket with capped and extended acks, for tests
     that send hand-made messages or must see each syscall (a fuzzer, fault
-    injection, a receive buffer made to overflow), bound to a port."""
+    injection, a receive buffer made to overflow). Unless `bind`, it gets its
+    port on its first send, inside that syscall (which fault injection
+    counts)."""
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, Netlink.NETLINK_GENERIC)
     s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_CAP_ACK, 1)
     s.setsockopt(Netlink.SOL_NETLINK, Netlink.NETLINK_EXT_ACK, 1)
@@ -71,7 +73,8 @@ def genl_socket(strict=True, rcvbuf=None, timeout=None):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if timeout is not None:
         s.settimeout(timeout)
-    s.bind((0, 0))
+    if bind:
+        s.bind((0, 0))
     return s
 
 
@@ -520,6 +523,9 @@ class DevmemRx:
 
     def __init__(self, pair, port, queue=2, pages=1024, fd=None):
         self.pair, self.port, self.queue = pair, port, queue
+        # A dma-buf handed in is ours from here, whatever fails below.
+        self.fd, self.mem = fd, None
+        defer(self.drop_buffer)
         ifname, ifindex = pair.ifname, pair.local.ifindex()
         pair.local.set_dma(True)
         set_hds(ifindex)
@@ -529,12 +535,12 @@ class DevmemRx:
                  f"dst-port {port} action {queue}")
         rule = int(out.split("ID")[-1].strip().rstrip("."))
         defer(sh, f"ethtool -N {ifname} delete {rule}", False)
-        self.fd = udmabuf(pages) if fd is None else fd
+        if self.fd is None:
+            self.fd = udmabuf(pages)
         self.size = os.lseek(self.fd, 0, os.SEEK_END)
         os.lseek(self.fd, 0, os.SEEK_SET)
         import mmap
         self.mem = mmap.mmap(self.fd, self.size)
-        defer(self.drop_buffer)
         self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
@@ -551,8 +557,10 @@ class DevmemRx:
     def drop_buffer(self):
         """Let go of the dma-buf (mapping and fd), as a user may while it is
         bound; the binding keeps its own reference."""
-        if self.fd is not None:
+        if self.mem is not None:
             self.mem.close()
+            self.mem = None
+        if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
@@ -634,6 +642,20 @@ def remote_send(pair, port, nbytes, src="/dev/zero", repeat=False):
            f"socat -u - TCP6:[{pair.V6[0]}]:{port},bind=[{pair.V6[1]}]'")
     p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+    defer(_reap, p)
+    return p
+
+
+def remote_receive(pair, port, path):
+    """Start socat in the remote netns accepting one TCP connection on
+    `port` and writing what it receives to `path` (removed at cleanup);
+    returns the Popen, whose process group is killed at test cleanup."""
+    defer(lambda: os.path.exists(path) and os.unlink(path))
+    cmd = (f"ip netns exec {pair.REMOTE_NS} socat -u "
+           f"TCP6-LISTEN:{port},reuseaddr,bind=[{pair.V6[1]}] "
+           f"OPEN:{path},creat,trunc")
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
     defer(_reap, p)
     return p
 

@@ -2,6 +2,7 @@
 """Upstream drivers/net/hw selftests run as they are, over our netdevsim pair."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -17,17 +18,27 @@ def run_netkit_suite(script, timeout=540):
     """Runs upstream `script` (linked into the tools directory beside ncdevmem
     and the nk_*.bpf.o objects by tools/build-selftest-tools.sh) through its
     own main(), on a 4-queue netdevsim pair whose local port does DMA; its
-    KTAP becomes this suite's."""
+    KTAP becomes this suite's. A run past `timeout` gets SIGINT first, so
+    that ksft and NetDrvContEnv undo their netkit pair, namespaces and tc
+    set-up, then its whole process group is killed."""
     pair = NsimPair(queues=4)
     pair.local.set_dma(True)
     env = dict(os.environ, **pair.env(), LOCAL_PREFIX_V6=LOCAL_PREFIX_V6)
+    p = subprocess.Popen([sys.executable, os.path.join(TOOLS, script)],
+                         env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
     try:
-        r = subprocess.run([sys.executable, os.path.join(TOOLS, script)],
-                           env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
-        sys.stdout.write(r.stdout)
-    except subprocess.TimeoutExpired as e:
-        sys.stdout.write(e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or ""))
+        out, _ = p.communicate(timeout=timeout)
+        sys.stdout.write(out)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGINT)
+        try:
+            out, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+        sys.stdout.write(out)
         print(f"not ok 99 {os.path.splitext(script)[0]}.timeout # after {timeout} s")
     finally:
         cleanup_all()
