@@ -25,14 +25,18 @@ fi
 # ncdevmem from beside the script. So the scripts are linked in here, next to
 # both; Python resolves the link for sys.path, so their imports (devmem_lib,
 # lib.py) still come from the tree. The BPF objects are built by the
-# selftests' own rules (net/bpf.mk: libbpf from the tree, clang).
+# selftests' own rules (net/bpf.mk: libbpf from the tree, clang); its
+# include path names the tree's usr/include, which an out-of-tree build
+# does not have, so it is given the build's exported headers instead, as
+# ncdevmem is (otherwise clang would fall back to the system's).
 hw=$tree/tools/testing/selftests/drivers/net/hw
 bpf_objs=()
 for c in "$hw"/nk_*.bpf.c; do
 	bpf_objs+=("$out/$(basename "${c%.c}").o")
 done
-if ! PATH="$VENV/bin:$PATH" make -s -C "$hw" OUTPUT="$out" "${bpf_objs[@]}" \
-	>"$out/bpf-build.log" 2>&1; then
+if ! PATH="$VENV/bin:$PATH" make -s -C "$hw" OUTPUT="$out" \
+	CCINCLUDE="-I$tree/tools/testing/selftests/bpf -I$build/usr/include -I$out/tools/include" \
+	"${bpf_objs[@]}" >"$out/bpf-build.log" 2>&1; then
 	tail -30 "$out/bpf-build.log" >&2
 	die "BPF objects failed to build (log: $out/bpf-build.log)"
 fi

@@ -28,10 +28,11 @@ bad=()
 for m in "${modules[@]}"; do
 	[ -s "$build/$m" ] || bad+=("$(basename "$m") missing")
 done
-# modpost stops the build on an undefined symbol; a warning-only mode would
-# still print it.
-if grep -E 'modpost: .*(undefined|WARNING)' "$build/build.log" >/dev/null; then
-	bad+=("modpost: $(grep -cE 'modpost: .*(undefined|WARNING)' "$build/build.log") complaints")
+# modpost stops the build on an undefined symbol (a warning-only mode would
+# still print it); its warnings (section mismatches, ...) count too.
+pattern='modpost: .*undefined|^WARNING: modpost:'
+if grep -qE "$pattern" "$build/build.log"; then
+	bad+=("modpost: $(grep -cE "$pattern" "$build/build.log") complaints")
 fi
 # The mlx5 driver's Ethernet part (en_main.c) must be in: it is what sets up
 # the unreadable pools.
