@@ -246,7 +246,8 @@ static struct test_ctx *test_ctx_new(struct kunit *test, unsigned int nsegs,
 }
 
 static struct net_devmem_dmabuf_binding *
-test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
+test_bind_sized(struct test_ctx *ctx, enum dma_data_direction dir,
+		unsigned int niov_shift)
 {
 	enum netdev_queue_type qtype = dir == DMA_TO_DEVICE ?
 				       NETDEV_QUEUE_TYPE_TX : NETDEV_QUEUE_TYPE_RX;
@@ -258,10 +259,17 @@ test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
 	netdev_lock(ctx->netdev);
 	cpu_access = netdev_queue_cpu_access(ctx->netdev, 0, qtype);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, cpu_access,
-				   dir, ctx->fd, &ctx->sock, &ctx->extack);
+				   dir, niov_shift, ctx->fd, &ctx->sock,
+				   &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	return b;
+}
+
+static struct net_devmem_dmabuf_binding *
+test_bind(struct test_ctx *ctx, enum dma_data_direction dir)
+{
+	return test_bind_sized(ctx, dir, PAGE_SHIFT);
 }
 
 static void test_unbind(struct test_ctx *ctx, struct net_devmem_dmabuf_binding *b)
@@ -493,8 +501,8 @@ static void devmem_rejects_missing_dma_device(struct kunit *test)
 	mutex_lock(&ctx->sock.lock);
 	netdev_lock(ctx->netdev);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, false,
-				   DMA_FROM_DEVICE, ctx->fd, &ctx->sock,
-				   &ctx->extack);
+				   DMA_FROM_DEVICE, PAGE_SHIFT, ctx->fd,
+				   &ctx->sock, &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
 	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
@@ -587,6 +595,96 @@ static void devmem_pool_init_checks(struct kunit *test)
 	mp_dmabuf_devmem_destroy(pool);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+}
+
+/* rx-page-size: with 16 KiB net_iovs, segments of 16, 8 and 4 pages give
+ * 4 + 2 + 1 net_iovs, each 16 KiB apart in the dma-buf and in its segment's
+ * DMA addresses, and only a pool of order 2 may use the binding.
+ */
+static const unsigned int big_segs[] = { 16, 8, 4 };
+
+static void devmem_large_niovs(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, big_segs, 0, 0);
+	const unsigned int shift = PAGE_SHIFT + 2, n = 7;
+	struct net_devmem_dmabuf_binding *b;
+	struct net_iov *niovs[7];
+	unsigned long seen = 0;
+	struct page_pool *pool;
+	unsigned int i;
+
+	b = test_bind_sized(ctx, DMA_FROM_DEVICE, shift);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_EQ(test, b->niov_shift, shift);
+	KUNIT_EXPECT_EQ(test, net_devmem_rx_page_size(b), 1U << shift);
+
+	for (i = 0; i < n; i++) {
+		struct dmabuf_genpool_chunk_owner *owner;
+		unsigned long virt, first = 0;
+		unsigned int seg, k;
+
+		niovs[i] = net_devmem_alloc_dmabuf(b);
+		KUNIT_ASSERT_NOT_NULL(test, niovs[i]);
+		owner = net_devmem_iov_to_chunk_owner(niovs[i]);
+		virt = net_iov_virtual_addr(niovs[i]);
+		KUNIT_EXPECT_EQ(test, virt % (1UL << shift), 0);
+		k = virt >> shift;
+		KUNIT_ASSERT_LT(test, k, n);
+		for (seg = 0; virt >= first + big_segs[seg] * PAGE_SIZE; seg++)
+			first += big_segs[seg] * PAGE_SIZE;
+		KUNIT_EXPECT_EQ(test, owner->area.base_virtual, first);
+		KUNIT_EXPECT_EQ(test, owner->area.num_niovs,
+				big_segs[seg] * PAGE_SIZE >> shift);
+		KUNIT_EXPECT_EQ(test, niovs[i]->desc.dma_addr,
+				ctx->exp->seg_addr[seg] + (virt - first));
+		KUNIT_EXPECT_FALSE(test, seen & BIT(k));
+		seen |= BIT(k);
+	}
+	KUNIT_EXPECT_EQ(test, seen, GENMASK(n - 1, 0));
+	KUNIT_EXPECT_NULL(test, net_devmem_alloc_dmabuf(b));
+	for (i = 0; i < n; i++)
+		net_devmem_free_dmabuf(niovs[i]);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), n);
+
+	pool = kunit_kzalloc(test, sizeof(*pool), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pool);
+	pool->mp_priv = b;
+	pool->p.order = 0;
+	KUNIT_EXPECT_EQ(test, mp_dmabuf_devmem_init(pool), -E2BIG);
+	pool->p.order = 2;
+	KUNIT_ASSERT_EQ(test, mp_dmabuf_devmem_init(pool), 0);
+	mp_dmabuf_devmem_destroy(pool);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+}
+
+/* A segment that is not a whole number of net_iovs is refused, and so is
+ * every other size than a page for TX.
+ */
+static const unsigned int odd_segs[] = { 16, 6 };
+
+static void devmem_large_niovs_unaligned(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 2, odd_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+
+	b = test_bind_sized(ctx, DMA_FROM_DEVICE, PAGE_SHIFT + 2);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "dma-buf SG entry not aligned to rx-page-size");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
+
+	/* 8 KiB divides both segments. */
+	atomic_set(&ctx->exp->detached, 0);
+	b = test_bind_sized(ctx, DMA_FROM_DEVICE, PAGE_SHIFT + 1);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 11);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 }
 
 /* A pool whose cache ran dry asks the provider for buffers. C hands out
@@ -806,6 +904,8 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_free_list_two_cpus),
 	KUNIT_CASE(devmem_release_at_last_put),
 	KUNIT_CASE(devmem_tx_device_unregisters),
+	KUNIT_CASE(devmem_large_niovs),
+	KUNIT_CASE(devmem_large_niovs_unaligned),
 	{}
 };
 

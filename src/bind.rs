@@ -7,7 +7,7 @@ use crate::abstractions::net::{eopnotsupp, synchronize_net, Extack, NetDevice, N
 use crate::binding::{Binding, OwnedBinding, RawBinding};
 use crate::genpool::OwnedChunkPool;
 use crate::ids;
-use crate::netmem::NIOV_SIZE;
+use crate::netmem::NiovSize;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*};
 
@@ -20,8 +20,16 @@ pub(crate) struct Access {
     pub(crate) cpu: bool,
 }
 
-/// Binds the dma-buf `fd` to `dev` for DMA by `access.dma_dev` in direction
-/// `dir`.
+/// What the user asked for: the dma-buf, the direction, and the size of the
+/// `net_iov`s to carve it into (a page for TX; rx-page-size for RX).
+pub(crate) struct Request {
+    pub(crate) fd: u32,
+    pub(crate) dir: Direction,
+    pub(crate) niov: NiovSize,
+}
+
+/// Binds the dma-buf `req.fd` to `dev` for DMA by `access.dma_dev` in
+/// direction `req.dir`, carved into `net_iov`s of `req.niov`.
 ///
 /// The binding is linked on `sock`'s list, which keeps its initial reference
 /// until [`unbind`]; the returned pointer is that reference, for C. Errors
@@ -30,18 +38,22 @@ pub(crate) fn bind(
     dev: &NetDevice,
     vdev: *mut c_void,
     access: Access,
-    dir: Direction,
-    fd: u32,
+    req: Request,
     sock: &NlSock,
     extack: &Extack,
 ) -> Result<*mut bindings::net_devmem_dmabuf_binding> {
+    let Request { fd, dir, niov } = req;
     let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
     };
+    if dir == Direction::ToDevice && niov != NiovSize::PAGE {
+        return Err(EINVAL);
+    }
+    let page = NiovSize::PAGE.bytes();
     let dmabuf = DmaBuf::get(fd as i32)?;
     let size = dmabuf.size();
-    let mut binding = RawBinding::new(dev, vdev, dir, Some(crate::binding_release))?;
+    let mut binding = RawBinding::new(dev, vdev, dir, niov, Some(crate::binding_release))?;
 
     let attachment = dmabuf.attach(dma_dev).inspect_err(|_| {
         extack.set_msg(c"Failed to bind dmabuf to device");
@@ -52,11 +64,11 @@ pub(crate) fn bind(
 
     let mut tx_vec = None;
     if dir == Direction::ToDevice {
-        if size % NIOV_SIZE != 0 {
+        if size % page != 0 {
             extack.set_msg(c"TX dma-buf size must be a multiple of PAGE_SIZE");
             return Err(EINVAL);
         }
-        let pages = size / NIOV_SIZE;
+        let pages = size / page;
         let mut v = KVVec::with_capacity(pages, GFP_KERNEL)?;
         for _ in 0..pages {
             v.push(core::ptr::null_mut(), GFP_KERNEL)?;
@@ -65,20 +77,28 @@ pub(crate) fn bind(
     }
 
     let nid = dev.numa_node();
-    binding.set_pool(OwnedChunkPool::new(nid)?);
+    binding.set_pool(OwnedChunkPool::new(nid, niov)?);
     binding.reserve_niovs(
-        mapping.segments().map(|(_, len)| len / NIOV_SIZE).sum(),
+        mapping.segments().map(|(_, len)| len >> niov.shift()).sum(),
         mapping.segments().count(),
     )?;
     let mut virt = 0usize;
     for (dma, len) in mapping.segments() {
-        if len % NIOV_SIZE != 0 {
+        if len % page != 0 {
             extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
+            return Err(EINVAL);
+        }
+        // A buffer larger than a page lies within one segment, at an address
+        // aligned to its size.
+        let align = niov.bytes() - 1;
+        if niov != NiovSize::PAGE && (len & align != 0 || dma & align as bindings::dma_addr_t != 0)
+        {
+            extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
             return Err(EINVAL);
         }
         let niovs = binding.add_chunk(dma, len, virt, nid)?;
         if let Some(v) = tx_vec.as_mut() {
-            let first = virt / NIOV_SIZE;
+            let first = virt / page;
             for (i, niov) in niovs.enumerate() {
                 // A TX dma-buf's segments cover its size exactly, so the
                 // index stays within the page count; a longer mapping fails.

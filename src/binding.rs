@@ -25,7 +25,7 @@ use crate::abstractions::net::{Extack, MpParams, NetDevice, NlSock, RxQueue};
 use crate::abstractions::sync::{new_spinlock_bh, SpinLockBh};
 use crate::freelist::{FreeList, BATCH};
 use crate::genpool::{ChunkPool, OwnedChunkPool};
-use crate::netmem::{NetIov, OwnedNetIov, NIOV_SIZE};
+use crate::netmem::{NetIov, NiovSize, OwnedNetIov};
 use core::{ops::Deref, pin::Pin, ptr::NonNull};
 use kernel::{
     alloc::KVVec,
@@ -84,18 +84,18 @@ unsafe impl AlwaysRefCounted for Binding {
     }
 }
 
-/// The page of the dma-buf a carved `net_iov` covers: its index in the
+/// A carved `net_iov`'s place among its binding's: its index in the
 /// binding's free list.
 ///
 /// # Safety
 ///
 /// `niov` must be a `net_iov` carved by [`RawBinding::add_chunk`] for a
 /// binding that is alive for the call.
-unsafe fn niov_page(niov: NonNull<bindings::net_iov>) -> usize {
+unsafe fn niov_slot(niov: NonNull<bindings::net_iov>) -> usize {
     // SAFETY: per the function's contract the `net_iov` and its chunk owner
     // are alive for the call.
     let niov = unsafe { NetIov::from_raw(niov.as_ptr()) }.expect("non-null");
-    niov.dmabuf_offset() / NIOV_SIZE
+    niov.slot()
 }
 
 impl Binding {
@@ -151,10 +151,13 @@ impl Binding {
             for slot in &mut batch[..n] {
                 // SAFETY: the list holds only `net_iov`s carved for this
                 // binding, which is alive while `self` is borrowed.
-                *slot = free.take(|p| unsafe { niov_page(p) });
+                *slot = free.take(|p| unsafe { niov_slot(p) });
             }
             n
         };
+        if n == 0 && max > 0 {
+            self.count_alloc_fail();
+        }
         for niov in batch[..n].iter().flatten() {
             // SAFETY: just taken off this binding's free list.
             each(unsafe { self.owned(*niov) });
@@ -165,7 +168,11 @@ impl Binding {
     /// One free `net_iov`, or `None` when all are in use.
     pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
         // SAFETY: as in `alloc_niovs`.
-        let niov = self.0.free.lock().take(|p| unsafe { niov_page(p) })?;
+        let niov = self.0.free.lock().take(|p| unsafe { niov_slot(p) });
+        let Some(niov) = niov else {
+            self.count_alloc_fail();
+            return None;
+        };
         // SAFETY: just taken off this binding's free list.
         Some(unsafe { self.owned(niov) })
     }
@@ -195,15 +202,37 @@ impl Binding {
         if warn_on_once!(!core::ptr::eq(niov.binding(), self)) {
             return;
         }
-        let page = niov.niov().dmabuf_offset() / NIOV_SIZE;
+        let slot = niov.niov().slot();
         let raw = NonNull::new(niov.into_raw()).expect("non-null");
-        let given = self.0.free.lock().give(raw, page);
+        let given = self.0.free.lock().give(raw, slot);
         warn_on_once!(!given);
     }
 
     fn ref_ptr(&self) -> *mut bindings::percpu_ref {
         // SAFETY: in bounds of the binding, which is alive (type invariant).
         unsafe { &raw mut (*self.as_raw()).ref_ }
+    }
+
+    /// Counts an allocation that found every `net_iov` in use, in the
+    /// binding's per-CPU counters (dmabuf-get reports their sum).
+    fn count_alloc_fail(&self) {
+        // SAFETY: alive by the type invariant; `stats` was allocated before
+        // publication and is freed with the binding.
+        unsafe { bindings::net_devmem_dmabuf_alloc_failed(self.as_raw()) };
+    }
+
+    /// How many `net_iov`s are free, lent to no page pool.
+    pub(crate) fn free_niovs(&self) -> usize {
+        self.0.free.lock().len()
+    }
+
+    /// The size of the binding's `net_iov`s.
+    pub(crate) fn niov_size(&self) -> NiovSize {
+        // SAFETY: alive by the type invariant; `niov_shift` is set before
+        // publication and never changed.
+        let shift = unsafe { (*self.as_raw()).niov_shift };
+        // Always in range: `RawBinding::new` wrote it from a `NiovSize`.
+        NiovSize::from_shift(shift).unwrap_or(NiovSize::PAGE)
     }
 
     /// The binding's netlink ID.
@@ -335,10 +364,11 @@ impl Binding {
         unsafe { !(*self.as_raw()).tx_vec.is_null() }
     }
 
-    /// The `net_iov` of page `page` of a TX binding's dma-buf; `None` for an
-    /// RX binding or a page past the end.
+    /// The `net_iov` of page `page` of a TX binding's dma-buf (a TX
+    /// binding's `net_iov`s are pages); `None` for an RX binding or a page
+    /// past the end.
     pub(crate) fn tx_niov(&self, page: usize) -> Option<NetIov<'_>> {
-        if !self.is_tx() || page >= self.dmabuf_size() / NIOV_SIZE {
+        if !self.is_tx() || page >= self.dmabuf_size() / NiovSize::PAGE.bytes() {
             return None;
         }
         // SAFETY: `tx_vec` holds `dmabuf_size() / PAGE_SIZE` entries, each a
@@ -355,7 +385,25 @@ impl Binding {
         // table by `install_on`, unbind closes every recorded queue before
         // dropping the socket's reference, and each page pool holds a
         // reference of its own.
-        unsafe { MpParams::new(self.as_raw().cast(), &crate::provider::DMABUF_DEVMEM_OPS) }
+        unsafe {
+            MpParams::new(
+                self.as_raw().cast(),
+                &crate::provider::DMABUF_DEVMEM_OPS,
+                self.rx_page_size(),
+            )
+        }
+    }
+
+    /// The buffer size the binding asks of its queues: 0 (the device's
+    /// default) unless it was made with a larger rx-page-size.
+    fn rx_page_size(&self) -> u32 {
+        let size = self.niov_size();
+        if size == NiovSize::PAGE {
+            0
+        } else {
+            // At most a page block (`NiovSize`'s invariant), far below 4 GiB.
+            size.bytes() as u32
+        }
     }
 
     /// Installs the binding as the memory provider of RX queue `idx` of
@@ -557,13 +605,14 @@ pub(crate) struct RawBinding(
 );
 
 impl RawBinding {
-    /// Allocates a binding for `dev`, on the device's NUMA node, with its
-    /// lock, queue table and reference count initialised in place; the
-    /// count's release schedules [`free_work`].
+    /// Allocates a binding for `dev` with `net_iov`s of `size`, on the
+    /// device's NUMA node, with its lock, queue table and reference count
+    /// initialised in place; the count's release schedules [`free_work`].
     pub(crate) fn new(
         dev: &NetDevice,
         vdev: *mut c_void,
         dir: Direction,
+        size: NiovSize,
         release: bindings::percpu_ref_func_t,
     ) -> Result<Self> {
         let dev_raw = dev.as_raw();
@@ -578,6 +627,20 @@ impl RawBinding {
                     (*b).dev = dev_raw;
                     (*b).vdev = vdev;
                     (*b).direction = dir.as_raw();
+                    (*b).niov_shift = size.shift();
+                    // The counters dmabuf-get sums, zeroed; the free path
+                    // releases them.
+                    // `alloc_percpu()`, zeroed, for GFP_KERNEL.
+                    (*b).stats = bindings::pcpu_alloc_noprof(
+                        core::mem::size_of::<bindings::net_devmem_dmabuf_stats>(),
+                        core::mem::align_of::<bindings::net_devmem_dmabuf_stats>(),
+                        false,
+                        bindings::GFP_KERNEL,
+                    )
+                    .cast();
+                    if (*b).stats.is_null() {
+                        return Err(ENOMEM);
+                    }
                     bindings::xa_init_flags(&raw mut (*b).bound_rxqs, bindings::XA_FLAGS_ALLOC);
                     bindings::__mutex_init(
                         &raw mut (*b).lock,
@@ -590,6 +653,7 @@ impl RawBinding {
                         0,
                         bindings::GFP_KERNEL,
                     ))
+                    .inspect_err(|_| bindings::free_percpu((*b).stats.cast()))
                 }
             },
         );
@@ -678,6 +742,13 @@ impl RawBinding {
         self.ptr()
     }
 
+    /// The size of the binding's `net_iov`s, as given to [`RawBinding::new`].
+    pub(crate) fn niov_size(&self) -> NiovSize {
+        // SAFETY: `self.0` is ours; `new` set the field.
+        let shift = unsafe { (*self.ptr()).niov_shift };
+        NiovSize::from_shift(shift).unwrap_or(NiovSize::PAGE)
+    }
+
     /// The ID field, filled in by the ID table.
     pub(crate) fn id_slot(&mut self) -> *mut u32 {
         // SAFETY: `self.0` is ours.
@@ -727,18 +798,19 @@ impl RawBinding {
     ) -> Result<impl Iterator<Item = *mut bindings::net_iov> + Clone> {
         // SAFETY: `self.0` is ours; the pool, if set, is owned by it.
         let pool = NonNull::new(unsafe { (*self.ptr()).chunk_pool }).ok_or(EINVAL)?;
+        let size = self.niov_size();
         // SAFETY: the pool is alive while `self` owns it, and it is this
         // binding's own, so the chunk owners point back to the binding that
         // frees them with the pool.
         let niovs = unsafe {
-            ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid)?
+            ChunkPool::from_raw(pool.as_ptr()).add_chunk(self.ptr(), dma, len, virt, nid, size)?
         };
-        // The chunk covers pages `virt / PAGE_SIZE` onwards, in order: the
-        // free list hands them out from its first `net_iov` on.
+        // The chunk covers slots `virt >> shift` onwards, in order: the free
+        // list hands them out from its first `net_iov` on.
         let mut all = niovs.clone();
         if let Some(first) = all.next() {
             self.1
-                .add(NonNull::new(first).ok_or(EINVAL)?, len / NIOV_SIZE)?;
+                .add(NonNull::new(first).ok_or(EINVAL)?, len >> size.shift())?;
         }
         Ok(niovs)
     }
@@ -752,6 +824,7 @@ impl Drop for RawBinding {
     /// reference count, the structure itself.
     fn drop(&mut self) {
         let b = self.ptr();
+        let size = self.niov_size();
         // SAFETY: every non-null field is owned by `self` (type invariant) and
         // is turned back into its owner type exactly once, here; the
         // structure was allocated by `new` as a `KBox<BindingStorage>`.
@@ -760,11 +833,11 @@ impl Drop for RawBinding {
                 // Before publication the free `net_iov`s are in `self.1`,
                 // after it in the binding.
                 let free = self.1.len() + self.storage().free.lock().len();
-                OwnedChunkPool::from_raw(pool).destroy(free * NIOV_SIZE);
+                OwnedChunkPool::from_raw(pool).destroy(free * size.bytes());
             }
             let dmabuf = NonNull::new((*b).dmabuf);
             if !(*b).tx_vec.is_null() {
-                let pages = dmabuf.map_or(0, |d| (*d.as_ptr()).size / NIOV_SIZE);
+                let pages = dmabuf.map_or(0, |d| (*d.as_ptr()).size / NiovSize::PAGE.bytes());
                 drop(KVVec::from_raw_parts((*b).tx_vec, pages, pages));
             }
             if let Some(d) = dmabuf {
@@ -784,6 +857,7 @@ impl Drop for RawBinding {
                 drop(DmaBuf::from_raw(d));
             }
             bindings::xa_destroy(&raw mut (*b).bound_rxqs);
+            bindings::free_percpu((*b).stats.cast());
             bindings::percpu_ref_exit(&raw mut (*b).ref_);
             bindings::mutex_destroy(&raw mut (*b).lock);
             drop(KBox::from_raw(b.cast::<BindingStorage>()));

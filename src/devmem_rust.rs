@@ -44,7 +44,7 @@ use kernel::{
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
 };
-use netmem::{NetIov, OwnedNetIov, PagePoolInit, PagePoolRefill};
+use netmem::{NetIov, NiovSize, OwnedNetIov, PagePoolInit, PagePoolRefill};
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -61,6 +61,7 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     dma_dev: *mut bindings::device,
     cpu_access: bool,
     direction: bindings::dma_data_direction,
+    niov_shift: c_uint,
     dmabuf_fd: c_uint,
     priv_: *mut bindings::netdev_nl_sock,
     extack: *mut bindings::netlink_ext_ack,
@@ -76,6 +77,9 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     let Some(dir) = Direction::from_raw(direction) else {
         return EINVAL.to_ptr();
     };
+    let Some(size) = NiovSize::from_shift(niov_shift) else {
+        return EINVAL.to_ptr();
+    };
     match bind::bind(
         dev,
         vdev,
@@ -83,8 +87,11 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
             dma_dev: NonNull::new(dma_dev),
             cpu: cpu_access,
         },
-        dir,
-        dmabuf_fd,
+        bind::Request {
+            fd: dmabuf_fd,
+            dir,
+            niov: size,
+        },
         sock,
         &extack,
     ) {
@@ -169,6 +176,38 @@ pub unsafe extern "C" fn net_devmem_lookup_dmabuf(
     ids::lookup(id).map_or(core::ptr::null_mut(), |b| ARef::into_raw(b).as_ptr().cast())
 }
 
+/// The live binding with the lowest ID from `*id` on, referenced, with its
+/// ID stored in `*id`; null when there is none (the dmabuf-get dump). The
+/// caller owns the reference.
+///
+/// # Safety
+///
+/// `id` is valid for reads and writes; process context.
+#[export]
+pub unsafe extern "C" fn net_devmem_dmabuf_next(
+    id: *mut c_ulong,
+) -> *mut bindings::net_devmem_dmabuf_binding {
+    // SAFETY: per the function's contract.
+    let mut index: usize = unsafe { *id };
+    let found = ids::find_from(&mut index);
+    // SAFETY: per the function's contract.
+    unsafe { *id = index };
+    found.map_or(core::ptr::null_mut(), |b| ARef::into_raw(b).as_ptr().cast())
+}
+
+/// How many of `binding`'s `net_iov`s are free (dmabuf-get).
+///
+/// # Safety
+///
+/// `binding` is live for the call (the caller holds a reference).
+#[export]
+pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+) -> usize {
+    // SAFETY: per the function's contract.
+    unsafe { Binding::from_raw(binding) }.free_niovs()
+}
+
 /// Frees a binding whose last reference is gone (the work item).
 ///
 /// # Safety
@@ -242,7 +281,7 @@ pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mu
         return core::ptr::null_mut();
     };
     niov.binding()
-        .cpu_addr(niov.dmabuf_offset(), netmem::NIOV_SIZE)
+        .cpu_addr(niov.dmabuf_offset(), niov.binding().niov_size().bytes())
         .map_or(core::ptr::null_mut(), NonNull::as_ptr)
 }
 

@@ -9,7 +9,7 @@
 //! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
 
 use crate::abstractions::alloc::{kbox_new_on, node};
-use crate::netmem::NIOV_SIZE;
+use crate::netmem::NiovSize;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*, types::Opaque};
 
@@ -33,7 +33,7 @@ impl ChunkPool {
         self.0.get()
     }
 
-    /// Adds a DMA segment as a chunk of `len / PAGE_SIZE` `net_iov`s, each
+    /// Adds a DMA segment as a chunk of `len / size` `net_iov`s, each
     /// initialised as a dma-buf `net_iov` with its DMA address.
     ///
     /// `virt` is the segment's offset in the dma-buf. Returns the chunk's
@@ -50,8 +50,9 @@ impl ChunkPool {
         len: usize,
         virt: usize,
         nid: c_int,
+        size: NiovSize,
     ) -> Result<impl Iterator<Item = *mut bindings::net_iov> + Clone> {
-        let count = len / NIOV_SIZE;
+        let count = len >> size.shift();
         let mut niovs = KVVec::<bindings::net_iov>::with_capacity(count, GFP_KERNEL)?;
         let ptr = niovs.as_mut_ptr();
         // SAFETY: all-zero is a valid chunk owner; its fields are set below.
@@ -80,7 +81,7 @@ impl ChunkPool {
                 });
                 bindings::net_mp_niov_set_dma_addr(
                     niov,
-                    dma + (i * NIOV_SIZE) as bindings::dma_addr_t,
+                    dma + ((i as bindings::dma_addr_t) << size.shift()),
                 );
             }
         }
@@ -159,10 +160,10 @@ unsafe extern "C" fn free_chunk_owner(
 pub(crate) struct OwnedChunkPool(NonNull<bindings::gen_pool>);
 
 impl OwnedChunkPool {
-    /// Creates an empty pool of page-sized granules.
-    pub(crate) fn new(nid: c_int) -> Result<Self> {
+    /// Creates an empty pool of granules of `size`.
+    pub(crate) fn new(nid: c_int, size: NiovSize) -> Result<Self> {
         // SAFETY: plain allocation.
-        let pool = unsafe { bindings::gen_pool_create(kernel::page::PAGE_SHIFT as c_int, nid) };
+        let pool = unsafe { bindings::gen_pool_create(size.shift() as c_int, nid) };
         // INVARIANT: the new pool is ours and empty.
         NonNull::new(pool).map(Self).ok_or(ENOMEM)
     }

@@ -61,7 +61,7 @@ pub(crate) fn remove(id: u32) {
 /// The first binding with an ID of at least `*index`, referenced; `*index`
 /// is set to its ID. Bindings whose count already dropped to zero are
 /// skipped.
-fn find_from(index: &mut usize) -> Option<ARef<Binding>> {
+pub(crate) fn find_from(index: &mut usize) -> Option<ARef<Binding>> {
     let guard = rcu::read_lock();
     loop {
         // SAFETY: the table is a live xarray; `xa_find` is RCU-safe.

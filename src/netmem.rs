@@ -25,8 +25,45 @@ use kernel::{
     types::Opaque,
 };
 
-/// Size of a `net_iov`'s memory: devmem hands out whole pages only.
-pub(crate) const NIOV_SIZE: usize = kernel::page::PAGE_SIZE;
+/// The size of a binding's `net_iov`s: a page (every TX binding, and an RX
+/// binding by default) or the rx-page-size its RX binding was made with.
+///
+/// # Invariants
+///
+/// `PAGE_SHIFT <= self.0 <= PAGE_SHIFT + MAX_PAGE_ORDER`: a whole number of
+/// pages that a page pool's order can describe.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct NiovSize(u32);
+
+impl NiovSize {
+    /// One page.
+    // INVARIANT: `PAGE_SHIFT` is in range.
+    pub(crate) const PAGE: Self = Self(bindings::PAGE_SHIFT);
+
+    /// The size `1 << shift`, if it is in range.
+    pub(crate) fn from_shift(shift: u32) -> Option<Self> {
+        let page = bindings::PAGE_SHIFT;
+        // INVARIANT: checked here.
+        (page..=page + bindings::MAX_PAGE_ORDER)
+            .contains(&shift)
+            .then_some(Self(shift))
+    }
+
+    /// log2 of the size.
+    pub(crate) fn shift(self) -> u32 {
+        self.0
+    }
+
+    /// The size in bytes.
+    pub(crate) fn bytes(self) -> usize {
+        1 << self.0
+    }
+
+    /// The page pool order of buffers of this size.
+    pub(crate) fn order(self) -> u32 {
+        self.0 - bindings::PAGE_SHIFT
+    }
+}
 
 /// One page of a binding's dma-buf.
 ///
@@ -104,11 +141,16 @@ impl<'a> NetIov<'a> {
         }
     }
 
-    /// The offset of this page in the dma-buf.
+    /// The offset of this `net_iov`'s memory in the dma-buf.
     pub(crate) fn dmabuf_offset(self) -> usize {
         // SAFETY: the chunk owner is alive by the type invariant.
         let base = unsafe { (*self.chunk_owner()).area.base_virtual };
-        base + self.index() * NIOV_SIZE
+        base + (self.index() << self.binding().niov_size().shift())
+    }
+
+    /// Its place among the binding's `net_iov`s, in dma-buf order.
+    pub(crate) fn slot(self) -> usize {
+        self.dmabuf_offset() >> self.binding().niov_size().shift()
     }
 
     fn pp_ref_count_atomic(self) -> &'a Atomic<i64> {

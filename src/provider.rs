@@ -28,12 +28,12 @@ pub(crate) static DMABUF_DEVMEM_OPS: bindings::memory_provider_ops =
     };
 
 /// Sets up a pool for devmem: no DMA syncs (dma-buf addresses must not be
-/// synced), page-sized buffers only. Returns the reference on the binding the
-/// pool holds until [`destroy`].
+/// synced), buffers of the binding's `net_iov` size only. Returns the
+/// reference on the binding the pool holds until [`destroy`].
 pub(crate) fn init(pool: PagePoolInit<'_>) -> Result<ARef<Binding>> {
     let binding = pool.binding().ok_or(EINVAL)?;
     pool.disable_dma_sync();
-    if pool.order() != 0 {
+    if pool.order() != binding.niov_size().order() {
         return Err(E2BIG);
     }
     Ok(binding.into())

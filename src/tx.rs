@@ -6,7 +6,7 @@
 use crate::abstractions::net::TcpSock;
 use crate::binding::{Binding, UnregisteringDevice};
 use crate::ids;
-use crate::netmem::{NetIov, NIOV_SIZE};
+use crate::netmem::{NetIov, NiovSize};
 use kernel::{prelude::*, sync::aref::ARef, sync::rcu};
 
 /// The TX binding `id`, referenced, if `sk`'s route leads to its device (or
@@ -32,9 +32,11 @@ pub(crate) fn niov_at(binding: &Binding, addr: usize) -> Option<(NetIov<'_>, usi
     if addr >= binding.dmabuf_size() {
         return None;
     }
-    let off = addr % NIOV_SIZE;
-    let niov = binding.tx_niov(addr / NIOV_SIZE)?;
-    Some((niov, off, NIOV_SIZE - off))
+    // A TX binding's `net_iov`s are pages.
+    let page = NiovSize::PAGE.bytes();
+    let off = addr % page;
+    let niov = binding.tx_niov(addr / page)?;
+    Some((niov, off, page - off))
 }
 
 /// Makes every TX binding let go of `dev`, which unregisters: as its device

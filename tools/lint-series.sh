@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# checkpatch.pl --strict on every patch of the series, one test line each:
+# checkpatch.pl --strict on every patch of the series, one test line each,
+# and a check that include/uapi/ mirrors the series' headers:
 #   tools/lint-series.sh TREE
 # UNKNOWN_COMMIT_ID is not checked: the packaged tree has no git history to
 # look Fixes: tags up in (they name upstream commits). Any other warning or
@@ -34,6 +35,17 @@ for p in "$root"/patches/*.patch; do
 		echo "PASS series:checkpatch.$name"
 	else
 		echo "FAIL series:checkpatch.$name  (${bad[*]})"
+		rc=1
+	fi
+done
+# The uAPI this project adds is mirrored in include/uapi/ for userspace
+# built outside a kernel tree: the copy must be what the series generates.
+for h in "$root"/include/uapi/linux/*.h; do
+	rel=${h#"$root"/}
+	if cmp -s "$h" "$tree/$rel"; then
+		echo "PASS series:uapi.$(basename "$h")"
+	else
+		echo "FAIL series:uapi.$(basename "$h")  ($rel differs from the series' header)"
 		rc=1
 	fi
 done

@@ -157,7 +157,9 @@ impl RxQueue {
 pub(crate) struct MpParams(bindings::pp_memory_provider_params);
 
 impl MpParams {
-    /// The parameters for a provider with `ops` and private data `mp_priv`.
+    /// The parameters for a provider with `ops` and private data `mp_priv`
+    /// that asks the queue for buffers of `rx_page_size` bytes (0: the
+    /// device's default).
     ///
     /// # Safety
     ///
@@ -166,12 +168,14 @@ impl MpParams {
     pub(crate) unsafe fn new(
         mp_priv: *mut c_void,
         ops: &'static bindings::memory_provider_ops,
+        rx_page_size: u32,
     ) -> Self {
-        // SAFETY: all-zero is a valid `pp_memory_provider_params` (no
-        // special buffer size), the value C starts devmem's from.
+        // SAFETY: all-zero is a valid `pp_memory_provider_params`, the value
+        // C starts devmem's from.
         let mut p: bindings::pp_memory_provider_params = unsafe { core::mem::zeroed() };
         p.mp_priv = mp_priv;
         p.mp_ops = ops;
+        p.rx_page_size = rx_page_size;
         // INVARIANT: per the caller's guarantee.
         Self(p)
     }
