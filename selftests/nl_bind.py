@@ -6,7 +6,6 @@ error path a user can reach, with errno and extack pinned.
 Runs inside the test VM; the same expectations hold for both flavors.
 """
 
-import ctypes
 import errno
 import os
 import socket
@@ -15,10 +14,12 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, bind_rx, defer, dmabuf,  # noqa: E402
-                    dmabuf_attachments, eq, expect_nl_error, netdev_nl,
+from devmem import (CLONE_NEWNET, CLONE_NEWUSER, NOBODY,  # noqa: E402
+                    Nsim, bind_rx, defer, describe_error, dmabuf,
+                    dmabuf_attachments, drop_to_nobody, eq, errno_of,
+                    expect_nl_error, in_child, map_root_to, netdev_nl,
                     page_pools, queue_dmabuf, ready_nsim, run_tests, set_hds,
-                    test, udmabuf, describe_error, wait_for)
+                    test, udmabuf, unshare, wait_for)
 
 
 def nsim_dev_name(ns):
@@ -277,64 +278,6 @@ def err_no_such_device():
 
 
 # --- permissions -------------------------------------------------------------
-
-libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-NOBODY = 65534
-PR_SET_DUMPABLE = 4
-
-
-def unshare(flags):
-    if libc.unshare(flags) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-
-
-def map_root_to(uid):
-    """Be root in the new user namespace (as `unshare -r`), so that the
-    tools it runs keep their capabilities across exec."""
-    with open("/proc/self/setgroups", "w") as f:
-        f.write("deny")
-    for m in ("uid_map", "gid_map"):
-        with open(f"/proc/self/{m}", "w") as f:
-            f.write(f"0 {uid} 1")
-
-
-def drop_to_nobody():
-    os.setgroups([])
-    os.setresgid(NOBODY, NOBODY, NOBODY)
-    os.setresuid(NOBODY, NOBODY, NOBODY)
-    # A uid change clears "dumpable", which makes /proc/self root's.
-    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-
-
-def in_child(fn, *, before_exit=None):
-    """Run fn in a forked child; return what it wrote as its result line."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            res = fn()
-        except BaseException as e:  # report, never return into the runner
-            res = f"exception {describe_error(e)}"
-        os.write(w, (str(res) + "\n").encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        out = f.read().strip()
-    os.waitpid(pid, 0)
-    return out
-
-
-def errno_of(fn):
-    try:
-        fn()
-    except Exception as e:
-        return describe_error(e).split()[0]
-    return "ok"
-
 
 @test
 def perm_unprivileged_bind_rx_eperm():

@@ -332,6 +332,66 @@ def _ioctl_int(fd, req, arg):
     return r
 
 
+# ---------------------------------------------------------------------------
+# Privileges and namespaces, in a forked child
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+NOBODY = 65534
+PR_SET_DUMPABLE = 4
+
+
+def unshare(flags):
+    if _libc.unshare(flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def map_root_to(uid):
+    """Be root in the new user namespace (as `unshare -r`), so that the
+    tools it runs keep their capabilities across exec."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    for m in ("uid_map", "gid_map"):
+        with open(f"/proc/self/{m}", "w") as f:
+            f.write(f"0 {uid} 1")
+
+
+def drop_to_nobody():
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    # A uid change clears "dumpable", which makes /proc/self root's.
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
+def in_child(fn, *, before_exit=None):
+    """Run fn in a forked child; return what it wrote as its result line."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            res = fn()
+        except BaseException as e:  # report, never return into the runner
+            res = f"exception {describe_error(e)}"
+        os.write(w, (str(res) + "\n").encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read().strip()
+    os.waitpid(pid, 0)
+    return out
+
+
+def errno_of(fn):
+    try:
+        fn()
+    except Exception as e:
+        return describe_error(e).split()[0]
+    return "ok"
+
+
 def dmabuf_attachments(fd):
     """Attached devices of the dma-buf behind fd, from debugfs bufinfo."""
     ino = os.fstat(fd).st_ino
@@ -453,9 +513,22 @@ def set_hds(ifindex, split="enabled", thresh=0, eth=None):
                    "tcp-data-split": split, "hds-thresh": thresh})
 
 
-def bind_rx(nl, ifindex, fd, queues):
-    return nl.bind_rx({"ifindex": ifindex, "fd": fd,
-                       "queues": [{"id": q, "type": "rx"} for q in queues]})
+def bind_rx(nl, ifindex, fd, queues, rx_page_size=None):
+    req = {"ifindex": ifindex, "fd": fd,
+           "queues": [{"id": q, "type": "rx"} for q in queues]}
+    if rx_page_size is not None:
+        req["rx-page-size"] = rx_page_size
+    return nl.bind_rx(req)
+
+
+def dmabuf_get(nl, bid):
+    """A binding's state (dmabuf-get), as a dict."""
+    return nl.dmabuf_get({"id": bid})
+
+
+def dmabuf_dump(nl):
+    """Every binding the socket may read, by ID."""
+    return {b["id"]: b for b in nl.dmabuf_get({}, dump=True)}
 
 
 def queue_dmabuf(nl, ifindex, q):
@@ -518,10 +591,12 @@ DMABUF_CMSG = struct.Struct("QIIII")  # offset, size, token, dmabuf id, flags
 class DevmemRx:
     """A devmem TCP receiver on `pair.local`: header split on, RSS kept off
     queue `queue`, an ntuple rule steering TCP port `port` to it, a dma-buf
-    bound to it (`fd`, which it takes over, or a udmabuf of `pages` pages),
-    and a listening socket. Everything is undone at test cleanup."""
+    bound to it (`fd`, which it takes over, or a udmabuf of `pages` pages;
+    net_iovs of `rx_page_size` if given), and a listening socket.
+    Everything is undone at test cleanup."""
 
-    def __init__(self, pair, port, queue=2, pages=1024, fd=None):
+    def __init__(self, pair, port, queue=2, pages=1024, fd=None,
+                 rx_page_size=None):
         self.pair, self.port, self.queue = pair, port, queue
         # A dma-buf handed in is ours from here, whatever fails below.
         self.fd, self.mem = fd, None
@@ -544,7 +619,8 @@ class DevmemRx:
         self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
-        self.id = bind_rx(self.nl, ifindex, self.fd, [queue])["id"]
+        self.id = bind_rx(self.nl, ifindex, self.fd, [queue],
+                          rx_page_size)["id"]
         self.pools = [p["id"] for p in page_pools(self.nl, ifindex)
                       if p.get("dmabuf") == self.id]
         self.lsock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""dmabuf-get: what a binding reports, that the numbers follow what the
+user and the device do, and who may read them.
+
+  - an RX and a TX binding report their ID, device, direction, dma-buf
+    size, net_iov size and count, and (RX) the bound queues; do and dump
+    agree;
+  - during a stream the token count is exactly the frags the receiver
+    holds, and goes back to zero as it gives them back; the net_iovs lent
+    to page pools cover at least the ones those frags are in;
+  - a binding whose receiver holds every net_iov runs dry: allocation
+    failures are counted and nothing is free, and the stream completes,
+    byte for byte, once the frags are given back;
+  - the socket that made a binding reads it even without privileges, an
+    admin of the same network namespace reads it, anyone else gets EPERM
+    and a dump without it, root in another network namespace included.
+"""
+
+import errno
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from devmem import (CLONE_NEWNET, PAGE_SIZE, DevmemRx, NsimPair,  # noqa: E402
+                    bind_rx, defer, dmabuf, dmabuf_dump, dmabuf_get,
+                    drop_to_nobody, eq, errno_of, expect_nl_error, in_child,
+                    metric, netdev_nl, ready_nsim, remote_send, run_tests,
+                    test, unshare)
+from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
+
+
+def queues(st):
+    return sorted((q["id"], q["type"]) for q in st.get("queues", []))
+
+
+@test
+def fields_rx():
+    ns = ready_nsim()
+    nl = netdev_nl()
+    defer(nl.close)
+    fd = dmabuf(64)
+    bid = bind_rx(nl, ns.ifindex(), fd, [1, 2])["id"]
+    st = dmabuf_get(nl, bid)
+    eq(st["id"], bid, "id")
+    eq(st["ifindex"], ns.ifindex(), "ifindex")
+    eq(st["direction"], "rx", "direction")
+    eq(st["size"], 64 * PAGE_SIZE, "dma-buf size")
+    eq(st["niov-size"], PAGE_SIZE, "net_iov size")
+    eq(st["niov-count"], 64, "net_iov count")
+    eq(st["niov-free"] + st["niov-pp"], 64, "free + lent to page pools")
+    eq(st["tokens"], 0, "tokens")
+    eq(st["alloc-fail"], 0, "allocation failures")
+    eq(queues(st), [(1, "rx"), (2, "rx")], "bound queues")
+    eq(dmabuf_dump(nl).get(bid), st, "the dump's entry")
+
+    other = netdev_nl()
+    defer(other.close)
+    eq(dmabuf_get(other, bid)["id"], bid, "read by root on another socket")
+    nl.close()
+    expect_nl_error(lambda: dmabuf_get(other, bid), errno.ENOENT)
+    assert bid not in dmabuf_dump(other), "unbound binding still dumped"
+
+
+@test
+def fields_tx():
+    ns = ready_nsim()
+    nl = netdev_nl()
+    defer(nl.close)
+    fd = dmabuf(32)
+    bid = nl.bind_tx({"ifindex": ns.ifindex(), "fd": fd})["id"]
+    st = dmabuf_get(nl, bid)
+    eq(st["direction"], "tx", "direction")
+    eq(st["ifindex"], ns.ifindex(), "ifindex")
+    eq(st["size"], 32 * PAGE_SIZE, "dma-buf size")
+    eq(st["niov-count"], 32, "net_iov count")
+    eq(st["niov-free"], 32, "free")
+    eq(st["niov-pp"], 0, "lent to page pools")
+    eq(queues(st), [], "bound queues")
+    # The device goes; the binding stays, without one.
+    ns.delete()
+    st = dmabuf_get(nl, bid)
+    assert "ifindex" not in st, f"ifindex {st.get('ifindex')} after the device went"
+
+
+@test
+def counts_follow_a_stream():
+    src = source()
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, 5470, pages=1024)
+    sender = remote_send(pair, 5470, SRC_LEN, SRC)
+    rx.accept()
+    got, held, pages = [], [], set()
+    while sum(map(len, got)) < 1 << 20:
+        data, tokens, linear = rx.recv()
+        eq(linear, 0, "payload bytes outside the dma-buf")
+        assert data, "stream ended early"
+        got.append(data)
+        held += tokens
+        pages |= {off // PAGE_SIZE for off, _ in rx.last_frags}
+    st = dmabuf_get(rx.nl, rx.id)
+    eq(st["tokens"], len(held), "tokens while the receiver holds every frag")
+    assert st["niov-pp"] >= len(pages), \
+        f"{st['niov-pp']} net_iovs lent, {len(pages)} held by the socket"
+    eq(st["niov-free"] + st["niov-pp"], 1024, "free + lent")
+    metric("stream_tokens_held", len(held))
+    half = len(held) // 2
+    eq(rx.dontneed(held[:half]), half, "frags freed")
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], len(held) - half, "tokens after half")
+    eq(rx.dontneed(held[half:]), len(held) - half, "frags freed")
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens after all")
+    while True:
+        data, tokens, _ = rx.recv()
+        if not data:
+            break
+        got.append(data)
+        eq(rx.dontneed(tokens), len(tokens), "frags freed")
+    assert b"".join(got) == src, "payload differs from what was sent"
+    eq(sender.wait(timeout=60), 0, "sender exit")
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens at the end")
+    rx.conn.close()
+    rx.close_binding()
+    assert_released(rx)
+
+
+@test
+def dry_binding_counts_failures():
+    src = source()
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, 5471, pages=64)
+    sender = remote_send(pair, 5471, SRC_LEN, SRC)
+    rx.accept()
+    rx.conn.settimeout(2)
+    got, held = [], []
+    # Hold everything until nothing more comes: the device has no buffer.
+    while True:
+        try:
+            data, tokens, linear = rx.recv()
+        except TimeoutError:
+            break
+        eq(linear, 0, "payload bytes outside the dma-buf")
+        assert data, "stream ended while every frag was held"
+        got.append(data)
+        held += tokens
+    st = dmabuf_get(rx.nl, rx.id)
+    assert st["alloc-fail"] > 0, f"no allocation failure counted: {st}"
+    eq(st["niov-free"], 0, "free net_iovs while dry")
+    eq(st["tokens"], len(held), "tokens")
+    metric("dry_alloc_fail", st["alloc-fail"])
+    eq(rx.dontneed(held), len(held), "frags freed")
+    rx.conn.settimeout(30)
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "stream did not recover"
+        data, tokens, _ = rx.recv()
+        if not data:
+            break
+        got.append(data)
+        eq(rx.dontneed(tokens), len(tokens), "frags freed")
+    assert b"".join(got) == src, "payload differs from what was sent"
+    eq(sender.wait(timeout=60), 0, "sender exit")
+    rx.conn.close()
+    rx.close_binding()
+    assert_released(rx)
+
+
+@test
+def who_may_read():
+    ns = ready_nsim()
+    nl = netdev_nl()
+    defer(nl.close)
+    fd = dmabuf(16)
+    bid = bind_rx(nl, ns.ifindex(), fd, [1])["id"]
+
+    def owner_unprivileged():
+        drop_to_nobody()
+        st = dmabuf_get(nl, bid)
+        return f"{st['id']} {bid in dmabuf_dump(nl)}"
+
+    def other_unprivileged():
+        drop_to_nobody()
+        other = netdev_nl()
+        return f"{errno_of(lambda: dmabuf_get(other, bid))} {bid in dmabuf_dump(other)}"
+
+    def root_other_netns():
+        unshare(CLONE_NEWNET)
+        other = netdev_nl()
+        return f"{errno_of(lambda: dmabuf_get(other, bid))} {bid in dmabuf_dump(other)}"
+
+    eq(in_child(owner_unprivileged), f"{bid} True", "the owner socket, no privileges")
+    eq(in_child(other_unprivileged), "EPERM False", "another socket, no privileges")
+    eq(in_child(root_other_netns), "EPERM False", "root in another network namespace")
+    other = netdev_nl()
+    defer(other.close)
+    eq(dmabuf_get(other, bid)["id"], bid, "root in the binding's namespace")
+
+
+if __name__ == "__main__":
+    run_tests("dmabuf_get")
