@@ -12,6 +12,9 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
                ms, against dma-buf size and source
   tcp:*        devmem TCP on the netdevsim pair (upstream ncdevmem,
                validated) and plain TCP recv: MiB/s and system CPU s per GiB
+  niov:*       devmem TCP into 4, 16 and 64 KiB net_iovs (bind-rx
+               rx-page-size; a Python receiver, as ncdevmem of 7.2 has no
+               option for it): MiB/s, system CPU s per GiB, tokens per GiB
 
 BENCH_SCALE=smoke runs every row once with tiny counts (the bench:smoke test
 of make check, which asserts only that numbers come out).
@@ -21,16 +24,18 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "selftests", "lib"))
-from devmem import (NsimPair, PAGE_SIZE, bind_rx, cleanup_all,  # noqa: E402
-                    dmabuf_attachments, netdev_nl, ready_nsim, system_heap,
-                    tcp_listening, udmabuf, udmabuf_scattered,
-                    udmabuf_small_pages, wait_for)
+from devmem import (MSG_SOCK_DEVMEM, SCM_DEVMEM_DMABUF, DevmemRx,  # noqa: E402
+                    NsimPair, PAGE_SIZE, bind_rx,
+                    cleanup_all, dmabuf_attachments, dmabuf_get, netdev_nl,
+                    ready_nsim, system_heap, tcp_listening, udmabuf,
+                    udmabuf_scattered, udmabuf_small_pages, wait_for)
 
 RUN = "/sys/kernel/debug/devmem_bench/run"
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
@@ -255,12 +260,52 @@ def rows_tcp():
     emit("tcp:plain_sys_s_per_GiB", cpu * 1024 / mib, "s")
 
 
-ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp}
+def rows_niov():
+    """devmem TCP into net_iovs of 4, 16 and 64 KiB (rx-page-size), each
+    stream on a fresh pair and binding. The receiver gives every frag back
+    after each recvmsg; what it pays in the kernel per GiB is the row."""
+    mib = 4 if SMOKE else int(os.environ.get("BENCH_TCP_MIB", "256"))
+    for i, kib in enumerate((4, 16, 64)):
+        pair = NsimPair(queues=4)
+        port = 5210 + i
+        rx = DevmemRx(pair, port, fd=system_heap(16 << 20),
+                      rx_page_size=kib << 10)
+        sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
+        rx.accept(timeout=60)
+        c0, t1, total, ntok = sys_cpu_s(), time.monotonic(), 0, 0
+        while True:
+            # Up to 1 MiB per call: with 4 KiB frags that is 256 tokens,
+            # whose cmsgs the 16 KiB control buffer holds.
+            data, anc, _, _ = rx.conn.recvmsg(1 << 20, 16 << 10,
+                                              MSG_SOCK_DEVMEM)
+            tokens = [struct.unpack_from("QIII", c)[2] for lvl, typ, c in anc
+                      if typ == SCM_DEVMEM_DMABUF]
+            if not tokens and not data:
+                break
+            total += sum(struct.unpack_from("QI", c)[1] for lvl, typ, c in anc)
+            ntok += len(tokens)
+            if tokens:
+                rx.dontneed(tokens)
+        elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
+        sender.wait(timeout=600)
+        if total != mib << 20 or sender.returncode:
+            raise RuntimeError(f"{kib} KiB net_iovs: {total} bytes, sender "
+                               f"exit {sender.returncode}")
+        if dmabuf_get(rx.nl, rx.id)["tokens"]:
+            raise RuntimeError("tokens left outstanding")
+        emit(f"niov:{kib}k_MiBps", mib / elapsed, "MiB/s")
+        emit(f"niov:{kib}k_sys_s_per_GiB", cpu * 1024 / mib, "s")
+        emit(f"niov:{kib}k_tokens_per_GiB", ntok * 1024 / mib, "tokens")
+        cleanup_all()
+
+
+ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp,
+        "niov": rows_niov}
 
 
 def main():
     out = sys.argv[1]
-    which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp").split()
+    which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp niov").split()
     rc = 0
     for r in which:
         t0 = time.monotonic()

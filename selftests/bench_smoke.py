@@ -56,5 +56,12 @@ def smoke_devmem_tcp_and_plain_tcp():
                                for m in ("MiBps", "sys_s_per_GiB")])
 
 
+@test
+def smoke_net_iov_sizes():
+    check_row(bench.rows_niov, [f"niov:{k}k_{m}" for k in (4, 16, 64)
+                                for m in ("MiBps", "sys_s_per_GiB",
+                                          "tokens_per_GiB")])
+
+
 if __name__ == "__main__":
     run_tests("bench_smoke")

@@ -6,8 +6,10 @@ local port (header split on, RSS kept off the queue, a 5-tuple rule steering
 the flow to it) and validates every byte it receives; the remote namespace
 streams DEMO_MIB MiB (default 256) of its 7-byte line pattern with socat.
 
-Prints throughput and the bound pool's recycling counters (PAGE_POOL_STATS),
-and exits non-zero unless ncdevmem validated the whole stream.
+Prints throughput, the bound pool's recycling counters (PAGE_POOL_STATS)
+and the binding's own state (dmabuf-get: net_iovs free, lent to the pool,
+held by the socket; allocation failures), as last sampled while ncdevmem
+ran, and exits non-zero unless ncdevmem validated the whole stream.
 """
 
 import os
@@ -19,7 +21,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import NsimPair, cleanup_all, netdev_nl, tcp_listening  # noqa: E402
+from devmem import (NsimPair, cleanup_all, dmabuf_dump, netdev_nl,  # noqa: E402
+                    tcp_listening)
 
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
 MIB = int(os.environ.get("DEMO_MIB", "256"))
@@ -27,6 +30,8 @@ PORT = 5201
 STATS = ("alloc-fast", "alloc-slow", "alloc-refill", "recycle-cached",
          "recycle-cache-full", "recycle-ring", "recycle-ring-full",
          "recycle-released-refcnt")
+BINDING = ("niov-size", "niov-count", "niov-free", "niov-pp", "tokens",
+           "alloc-fail")
 
 
 def say(msg):
@@ -34,12 +39,13 @@ def say(msg):
 
 
 class PoolStats(threading.Thread):
-    """Samples the stats of the pools bound to the dma-buf until stopped; the
-    pools go away with the binding when ncdevmem exits."""
+    """Samples the stats of the pools bound to the dma-buf, and of the
+    binding, until stopped; both go away when ncdevmem exits."""
 
     def __init__(self, ifindex):
         super().__init__(daemon=True)
         self.ifindex, self.last, self.stop = ifindex, {}, threading.Event()
+        self.binding = {}
 
     def run(self):
         nl = netdev_nl()
@@ -51,6 +57,9 @@ class PoolStats(threading.Thread):
                     pid = s["info"]["id"]
                     if pid in bound:
                         self.last[pid] = s
+                for bid, b in dmabuf_dump(nl).items():
+                    if b.get("ifindex") == self.ifindex and b["direction"] == "rx":
+                        self.binding[bid] = b
             except Exception as e:  # the device may be mid-teardown
                 say(f"stats sample failed: {e!r}")
             self.stop.wait(0.5)
@@ -121,6 +130,11 @@ def main():
         say(f"page pool {pid}: " + ", ".join(f"{k} {s.get(k, 0)}" for k in STATS))
     if not stats.last:
         say("no page-pool stats sampled for the bound pools")
+        ok = False
+    for bid, b in sorted(stats.binding.items()):
+        say(f"binding {bid}: " + ", ".join(f"{k} {b.get(k, 0)}" for k in BINDING))
+    if not stats.binding:
+        say("no dmabuf-get sample of the binding")
         ok = False
     with open(os.path.join(os.environ.get("DEVMEM_OUT", "/tmp"), "demo.result"), "w") as f:
         f.write(f"{'ok' if ok else 'FAILED'} {MIB} {elapsed:.2f} {got}\n")
