@@ -569,6 +569,11 @@ class NsimPair:
         sh(f"{rx}ip -6 addr add {self.V6[1]}/64 dev {self.remote_ifname} nodad")
         sh(f"{rx}ip link set dev {self.remote_ifname} up")
         sh(f"{rx}ip link set dev lo up")
+        # Ephemeral ports of the remote's own connections from a range the
+        # local namespace never hands out: a test that picks a free local
+        # port with bind(0) for a remote listener (upstream's rand_port())
+        # could otherwise get one a remote socket in TIME_WAIT still holds.
+        sh(f"{rx}sysctl -qw net.ipv4.ip_local_port_range='16384 32767'")
 
     def env(self):
         """NetDrvEpEnv's configuration (what net.config would hold)."""
