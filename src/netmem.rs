@@ -150,7 +150,10 @@ impl<'a> NetIov<'a> {
 
     /// Its place among the binding's `net_iov`s, in dma-buf order.
     pub(crate) fn slot(self) -> usize {
-        self.dmabuf_offset() >> self.binding().niov_size().shift()
+        // SAFETY: the chunk owner is alive by the type invariant.
+        let base = unsafe { (*self.chunk_owner()).area.base_virtual };
+        // A chunk starts on a `net_iov` boundary (bind checks each segment).
+        (base >> self.binding().niov_size().shift()) + self.index()
     }
 
     fn pp_ref_count_atomic(self) -> &'a Atomic<i64> {
