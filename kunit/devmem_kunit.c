@@ -668,6 +668,11 @@ static void devmem_large_niovs_unaligned(struct kunit *test)
 	struct test_ctx *ctx = test_ctx_new(test, 2, odd_segs, 0, 0);
 	struct net_devmem_dmabuf_binding *b;
 
+	b = test_bind_sized(ctx, DMA_TO_DEVICE, PAGE_SHIFT + 1);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->attached), 0);
+
 	b = test_bind_sized(ctx, DMA_FROM_DEVICE, PAGE_SHIFT + 2);
 	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
 	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);

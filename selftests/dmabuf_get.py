@@ -6,15 +6,18 @@ user and the device do, and who may read them.
   - an RX and a TX binding report their ID, device, direction, dma-buf
     size, net_iov size and count, and (RX) the bound queues; do and dump
     agree;
+  - the net_iovs lent to page pools are what the binding's pools count
+    as in flight (page-pool-get), at rest and while a receiver holds them;
   - during a stream the token count is exactly the frags the receiver
-    holds, and goes back to zero as it gives them back; the net_iovs lent
-    to page pools cover at least the ones those frags are in;
+    holds, and goes back to zero as it gives them back (a token given back
+    twice counts once) or closes the socket;
   - a binding whose receiver holds every net_iov runs dry: allocation
     failures are counted and nothing is free, and the stream completes,
     byte for byte, once the frags are given back;
   - the socket that made a binding reads it even without privileges, an
     admin of the same network namespace reads it, anyone else gets EPERM
-    and a dump without it, root in another network namespace included.
+    and a dump without it: EPERM in the binding's namespace, ENOENT (as if
+    it did not exist) in another, root's included.
 """
 
 import errno
@@ -27,12 +30,19 @@ from devmem import (CLONE_NEWNET, PAGE_SIZE, DevmemRx, NsimPair,  # noqa: E402
                     bind_rx, defer, dmabuf, dmabuf_dump, dmabuf_get,
                     drop_to_nobody, eq, errno_of, expect_nl_error, in_child,
                     metric, netdev_nl, ready_nsim, remote_send, run_tests,
-                    test, unshare)
+                    test, unshare, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
 
 def queues(st):
     return sorted((q["id"], q["type"]) for q in st.get("queues", []))
+
+
+def pools_inflight(nl, bid):
+    """Buffers the binding's page pools count as handed out and not
+    returned (their `inflight`), summed."""
+    return sum(p.get("inflight", 0) for p in nl.page_pool_get({}, dump=True)
+               if p.get("dmabuf") == bid)
 
 
 @test
@@ -49,7 +59,8 @@ def fields_rx():
     eq(st["size"], 64 * PAGE_SIZE, "dma-buf size")
     eq(st["niov-size"], PAGE_SIZE, "net_iov size")
     eq(st["niov-count"], 64, "net_iov count")
-    eq(st["niov-free"] + st["niov-pp"], 64, "free + lent to page pools")
+    eq(st["niov-pp"], pools_inflight(nl, bid), "lent: the pools' inflight")
+    eq(st["niov-free"], 64 - st["niov-pp"], "free")
     eq(st["tokens"], 0, "tokens")
     eq(st["alloc-fail"], 0, "allocation failures")
     eq(queues(st), [(1, "rx"), (2, "rx")], "bound queues")
@@ -103,11 +114,13 @@ def counts_follow_a_stream():
     eq(st["tokens"], len(held), "tokens while the receiver holds every frag")
     assert st["niov-pp"] >= len(pages), \
         f"{st['niov-pp']} net_iovs lent, {len(pages)} held by the socket"
-    eq(st["niov-free"] + st["niov-pp"], 1024, "free + lent")
     metric("stream_tokens_held", len(held))
     half = len(held) // 2
     eq(rx.dontneed(held[:half]), half, "frags freed")
     eq(dmabuf_get(rx.nl, rx.id)["tokens"], len(held) - half, "tokens after half")
+    eq(rx.dontneed(held[:half]), 0, "frags freed a second time")
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], len(held) - half,
+       "tokens after giving the same frags back twice")
     eq(rx.dontneed(held[half:]), len(held) - half, "frags freed")
     eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens after all")
     while True:
@@ -146,6 +159,8 @@ def dry_binding_counts_failures():
     st = dmabuf_get(rx.nl, rx.id)
     assert st["alloc-fail"] > 0, f"no allocation failure counted: {st}"
     eq(st["niov-free"], 0, "free net_iovs while dry")
+    eq(st["niov-pp"], 64, "lent to the pool while dry")
+    eq(pools_inflight(rx.nl, rx.id), 64, "the pool's inflight while dry")
     eq(st["tokens"], len(held), "tokens")
     metric("dry_alloc_fail", st["alloc-fail"])
     eq(rx.dontneed(held), len(held), "frags freed")
@@ -161,6 +176,27 @@ def dry_binding_counts_failures():
     assert b"".join(got) == src, "payload differs from what was sent"
     eq(sender.wait(timeout=60), 0, "sender exit")
     rx.conn.close()
+    rx.close_binding()
+    assert_released(rx)
+
+
+@test
+def close_gives_tokens_back():
+    """A receiver that closes its socket holding frags gives them all back."""
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, 5472, pages=1024)
+    sender = remote_send(pair, 5472, 4 << 20)
+    rx.accept()
+    held = []
+    while len(held) < 200:
+        data, tokens, _ = rx.recv()
+        assert data, "stream ended early"
+        held += tokens
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], len(held), "tokens held")
+    rx.conn.close()
+    wait_for(lambda: dmabuf_get(rx.nl, rx.id)["tokens"] == 0,
+             "the closed socket's tokens to be given back", 20)
+    sender.wait(timeout=60)
     rx.close_binding()
     assert_released(rx)
 
@@ -190,7 +226,7 @@ def who_may_read():
 
     eq(in_child(owner_unprivileged), f"{bid} True", "the owner socket, no privileges")
     eq(in_child(other_unprivileged), "EPERM False", "another socket, no privileges")
-    eq(in_child(root_other_netns), "EPERM False", "root in another network namespace")
+    eq(in_child(root_other_netns), "ENOENT False", "root in another network namespace")
     other = netdev_nl()
     defer(other.close)
     eq(dmabuf_get(other, bid)["id"], bid, "root in the binding's namespace")

@@ -43,13 +43,14 @@ pub(crate) fn bind(
     extack: &Extack,
 ) -> Result<*mut bindings::net_devmem_dmabuf_binding> {
     let Request { fd, dir, niov } = req;
+    // TX `net_iov`s are pages (the TX table is indexed by page).
+    if dir == Direction::ToDevice && niov != NiovSize::PAGE {
+        return Err(EINVAL);
+    }
     let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
     };
-    if dir == Direction::ToDevice && niov != NiovSize::PAGE {
-        return Err(EINVAL);
-    }
     let page = NiovSize::PAGE.bytes();
     let dmabuf = DmaBuf::get(fd as i32)?;
     let size = dmabuf.size();

@@ -629,15 +629,9 @@ impl RawBinding {
                     (*b).direction = dir.as_raw();
                     (*b).niov_shift = size.shift();
                     // The counters dmabuf-get sums, zeroed; the free path
-                    // releases them.
-                    // `alloc_percpu()`, zeroed, for GFP_KERNEL.
-                    (*b).stats = bindings::pcpu_alloc_noprof(
-                        core::mem::size_of::<bindings::net_devmem_dmabuf_stats>(),
-                        core::mem::align_of::<bindings::net_devmem_dmabuf_stats>(),
-                        false,
-                        bindings::GFP_KERNEL,
-                    )
-                    .cast();
+                    // releases them. A per-CPU cookie, never dereferenced
+                    // here: C updates and sums it.
+                    (*b).stats = bindings::net_devmem_dmabuf_stats_alloc();
                     if (*b).stats.is_null() {
                         return Err(ENOMEM);
                     }

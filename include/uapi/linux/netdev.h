@@ -84,11 +84,6 @@ enum netdev_napi_threaded {
 	NETDEV_NAPI_THREADED_BUSY_POLL,
 };
 
-enum netdev_dmabuf_direction {
-	NETDEV_DMABUF_DIRECTION_RX,
-	NETDEV_DMABUF_DIRECTION_TX,
-};
-
 enum {
 	NETDEV_A_DEV_IFINDEX = 1,
 	NETDEV_A_DEV_PAD,
