@@ -95,13 +95,40 @@ def fields_tx():
     assert "ifindex" not in st, f"ifindex {st.get('ifindex')} after the device went"
 
 
+def start_stream(port, pages):
+    """The random source streamed from the remote into a binding of
+    `pages` pages: (receiver, sender)."""
+    source()  # makes the file the remote sends
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, port, pages=pages)
+    sender = remote_send(pair, port, SRC_LEN, SRC)
+    rx.accept()
+    return rx, sender
+
+
+def finish_stream(rx, sender, got):
+    """Receives the rest of the stream, giving frags back; checks every
+    byte, that no token is left and that the binding lets go of
+    everything once closed."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "stream did not finish"
+        data, tokens, _ = rx.recv()
+        if not data:
+            break
+        got.append(data)
+        eq(rx.dontneed(tokens), len(tokens), "frags freed")
+    assert b"".join(got) == source(), "payload differs from what was sent"
+    eq(sender.wait(timeout=60), 0, "sender exit")
+    eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens at the end")
+    rx.conn.close()
+    rx.close_binding()
+    assert_released(rx)
+
+
 @test
 def counts_follow_a_stream():
-    src = source()
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5470, pages=1024)
-    sender = remote_send(pair, 5470, SRC_LEN, SRC)
-    rx.accept()
+    rx, sender = start_stream(5470, 1024)
     got, held, pages = [], [], set()
     while sum(map(len, got)) < 1 << 20:
         data, tokens, linear = rx.recv()
@@ -123,27 +150,12 @@ def counts_follow_a_stream():
        "tokens after giving the same frags back twice")
     eq(rx.dontneed(held[half:]), len(held) - half, "frags freed")
     eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens after all")
-    while True:
-        data, tokens, _ = rx.recv()
-        if not data:
-            break
-        got.append(data)
-        eq(rx.dontneed(tokens), len(tokens), "frags freed")
-    assert b"".join(got) == src, "payload differs from what was sent"
-    eq(sender.wait(timeout=60), 0, "sender exit")
-    eq(dmabuf_get(rx.nl, rx.id)["tokens"], 0, "tokens at the end")
-    rx.conn.close()
-    rx.close_binding()
-    assert_released(rx)
+    finish_stream(rx, sender, got)
 
 
 @test
 def dry_binding_counts_failures():
-    src = source()
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5471, pages=64)
-    sender = remote_send(pair, 5471, SRC_LEN, SRC)
-    rx.accept()
+    rx, sender = start_stream(5471, 64)
     rx.conn.settimeout(2)
     got, held = [], []
     # Hold everything until nothing more comes: the device has no buffer.
@@ -165,28 +177,13 @@ def dry_binding_counts_failures():
     metric("dry_alloc_fail", st["alloc-fail"])
     eq(rx.dontneed(held), len(held), "frags freed")
     rx.conn.settimeout(30)
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, "stream did not recover"
-        data, tokens, _ = rx.recv()
-        if not data:
-            break
-        got.append(data)
-        eq(rx.dontneed(tokens), len(tokens), "frags freed")
-    assert b"".join(got) == src, "payload differs from what was sent"
-    eq(sender.wait(timeout=60), 0, "sender exit")
-    rx.conn.close()
-    rx.close_binding()
-    assert_released(rx)
+    finish_stream(rx, sender, got)
 
 
 @test
 def close_gives_tokens_back():
     """A receiver that closes its socket holding frags gives them all back."""
-    pair = NsimPair(queues=4)
-    rx = DevmemRx(pair, 5472, pages=1024)
-    sender = remote_send(pair, 5472, 4 << 20)
-    rx.accept()
+    rx, sender = start_stream(5472, 1024)
     held = []
     while len(held) < 200:
         data, tokens, _ = rx.recv()
