@@ -431,15 +431,31 @@ def dma_mappings(ns):
 
 NSIM_BUS = "/sys/bus/netdevsim"
 NSIM_DFS = "/sys/kernel/debug/netdevsim"
-_nsim_next_id = [100]
+# Bus device IDs are never reused within a boot, across suites: dma-debug
+# names mappings by device name, and a binding of an earlier suite's device
+# can outlive it until its last net_iovs come back (a deferred skb on an
+# idle CPU), so a new device of the same name would see its mappings.
+_NSIM_ID_FILE = "/tmp/devmem-nsim-next-id"
+
+
+def _nsim_next_id():
+    fd = os.open(_NSIM_ID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        nid = int(os.read(fd, 32) or b"100")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(nid + 1).encode())
+        return nid
+    finally:
+        os.close(fd)
 
 
 class Nsim:
     """A netdevsim bus device with its ports, deleted at test cleanup."""
 
     def __init__(self, ports=1, queues=4, ns=None):
-        self.id = _nsim_next_id[0]
-        _nsim_next_id[0] += 1
+        self.id = _nsim_next_id()
         with open(f"{NSIM_BUS}/new_device", "w") as f:
             f.write(f"{self.id} {ports} {queues}")
         self.alive = True
