@@ -90,12 +90,12 @@ unsafe impl AlwaysRefCounted for Binding {
 /// # Safety
 ///
 /// `niov` must be a `net_iov` carved by [`RawBinding::add_chunk`] for a
-/// binding that is alive for the call.
-unsafe fn niov_slot(niov: NonNull<bindings::net_iov>) -> usize {
+/// binding that is alive for the call and whose `net_iov`s are of `size`.
+unsafe fn niov_slot(niov: NonNull<bindings::net_iov>, size: NiovSize) -> usize {
     // SAFETY: per the function's contract the `net_iov` and its chunk owner
     // are alive for the call.
     let niov = unsafe { NetIov::from_raw(niov.as_ptr()) }.expect("non-null");
-    niov.slot()
+    niov.slot(size)
 }
 
 impl Binding {
@@ -145,13 +145,15 @@ impl Binding {
         mut each: impl FnMut(OwnedNetIov<'a>),
     ) -> usize {
         let mut batch = [None; BATCH];
+        let size = self.niov_size();
         let n = {
             let mut free = self.0.free.lock();
             let n = max.min(BATCH).min(free.len());
             for slot in &mut batch[..n] {
                 // SAFETY: the list holds only `net_iov`s carved for this
-                // binding, which is alive while `self` is borrowed.
-                *slot = free.take(|p| unsafe { niov_slot(p) });
+                // binding (so of its `size`), which is alive while `self`
+                // is borrowed.
+                *slot = free.take(|p| unsafe { niov_slot(p, size) });
             }
             n
         };
@@ -167,8 +169,9 @@ impl Binding {
 
     /// One free `net_iov`, or `None` when all are in use.
     pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
+        let size = self.niov_size();
         // SAFETY: as in `alloc_niovs`.
-        let niov = self.0.free.lock().take(|p| unsafe { niov_slot(p) });
+        let niov = self.0.free.lock().take(|p| unsafe { niov_slot(p, size) });
         let Some(niov) = niov else {
             self.count_alloc_fail();
             return None;
@@ -202,7 +205,8 @@ impl Binding {
         if warn_on_once!(!core::ptr::eq(niov.binding(), self)) {
             return;
         }
-        let slot = niov.niov().slot();
+        // `niov` is this binding's (checked above), so of its size.
+        let slot = niov.niov().slot(self.niov_size());
         let raw = NonNull::new(niov.into_raw()).expect("non-null");
         let given = self.0.free.lock().give(raw, slot);
         warn_on_once!(!given);

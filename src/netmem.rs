@@ -148,12 +148,17 @@ impl<'a> NetIov<'a> {
         base + (self.index() << self.binding().niov_size().shift())
     }
 
-    /// Its place among the binding's `net_iov`s, in dma-buf order.
-    pub(crate) fn slot(self) -> usize {
+    /// Its place among the binding's `net_iovs`, in dma-buf order, given
+    /// their size (the caller's binding's, read once per batch: this is on
+    /// the alloc and release paths).
+    pub(crate) fn slot(self, size: NiovSize) -> usize {
+        // Another size gives a wrong slot (no unsafety: the free list checks
+        // its bounds), so the release build trusts the callers.
+        debug_assert!(size == self.binding().niov_size());
         // SAFETY: the chunk owner is alive by the type invariant.
         let base = unsafe { (*self.chunk_owner()).area.base_virtual };
         // A chunk starts on a `net_iov` boundary (bind checks each segment).
-        (base >> self.binding().niov_size().shift()) + self.index()
+        (base >> size.shift()) + self.index()
     }
 
     fn pp_ref_count_atomic(self) -> &'a Atomic<i64> {
