@@ -108,11 +108,24 @@ check_config || die "kernel config lost required options (see above)"
 say "kernel[$flavor]: building ${target[*]} in $out (a fresh build takes 8-10 min)"
 start=$SECONDS
 log=$out/build.log
+# A line a minute while make runs: how long, how many files compiled so far
+# and the last one, so that a long build is seen to move.
+: >"$log"
+(
+	while sleep 60; do
+		n=$(grep -cE '^  (CC|RUSTC|AS|LD)\b' "$log" || true)
+		last=$(grep -E '^  (CC|RUSTC|AS|LD|AR)\b' "$log" | tail -1 | awk '{print $NF}')
+		say "kernel[$flavor]: building, $(( (SECONDS - start) / 60 )) min, $n files so far (${last:-starting})"
+	done
+) >/dev/null &
+ticker=$!
+trap 'kill $ticker 2>/dev/null || true' EXIT
 if ! kmake "${target[@]}" >"$log" 2>&1; then
 	grep -E -B2 -A8 'error|Error' "$log" | tail -60 >&2
 	die "kernel build failed, log: $log"
 fi
 grep -E '^(warning|.*: warning:)' "$log" | sort -u | head -20 >&2 || true
 kmake headers >/dev/null 2>&1 || die "make headers failed"
+kill $ticker 2>/dev/null || true
 say "kernel[$flavor]: built in $((SECONDS - start)) s"
 echo "$out"
