@@ -1,8 +1,16 @@
 # devmem-rs: entry points. See README.md.
-.PHONY: bench check setup series-check
+.PHONY: bench check quick setup series-check
 
+# Everything, both flavors (CI runs this). `make check FLAVORS=rust` for one.
 check:
 	tools/check.sh
+
+# For iterating: KUnit and the netlink suites of one flavor (rust unless
+# FLAVORS says otherwise), no lints or driver builds; a few minutes once the
+# kernel is built. It says PARTIAL run; CI=true refuses it.
+QUICK_SUITES = nl_bind nl_lease nl_fuzz dmabuf_get
+quick:
+	CHECK_QUICK=1 FLAVORS="$(or $(FLAVORS),rust)" CHECK_SUITES="$(QUICK_SUITES)" tools/check.sh
 
 setup:
 	tools/setup.sh

@@ -1,18 +1,27 @@
 #!/bin/bash
-# Runs inside the test VM: every selftest suite, each writing KTAP to
-#   $1/<suite>.tap
+# Runs inside the test VM: the selftest suites named in $2 (default: every
+# suite in selftests/suites), each writing KTAP to $1/<suite>.tap and its exit
+# status to $1/<suite>.rc. Each suite's output also goes to stdout as it is
+# produced, so that the host can follow the run (out.log), between
+# "=== <suite> start" and "=== <suite> end rc=N s=SECONDS" lines.
 # Environment: DEVMEM_TREE (the prepared kernel tree), DEVMEM_PY (python with
 # pyyaml and jsonschema), DEVMEM_FLAVOR.
 out=${1:?result dir}
 here=$(cd "$(dirname "$0")" && pwd)
+suites=${2:-$(grep -v '^#' "$here/suites")}
 rc=0
 mkdir -p "$out"
 export DEVMEM_OUT=$out
 export PATH=/usr/sbin:/sbin:$PATH
-for t in ${DEVMEM_SUITES:-"$here"/nl_bind.py "$here"/nl_lease.py "$here"/fault_inject.py "$here"/nl_fuzz.py "$here"/ncdevmem_smoke.py "$here"/upstream_ping.py "$here"/upstream_devmem.py "$here"/upstream_nk_devmem.py "$here"/upstream_userns_devmem.py "$here"/dmabuf_sources.py "$here"/rx_page_size.py "$here"/dmabuf_get.py "$here"/devmem_teardown.py "$here"/teardown_order.py "$here"/regression.py "$here"/races.py "$here"/bench_smoke.py}; do
-	suite=$(basename "$t" .py)
-	echo "=== $suite"
-	timeout 600 "$DEVMEM_PY" "$t" >"$out/$suite.tap" 2>&1 || rc=1
-	cat "$out/$suite.tap"
+# Result lines as they happen, also from Python that upstream suites start.
+export PYTHONUNBUFFERED=1
+for suite in $suites; do
+	t0=$(date +%s.%N)
+	echo "=== $suite start"
+	timeout 600 "$DEVMEM_PY" "$here/$suite.py" 2>&1 | tee "$out/$suite.tap"
+	src=${PIPESTATUS[0]}
+	echo "$src" >"$out/$suite.rc"
+	[ "$src" = 0 ] || rc=1
+	echo "=== $suite end rc=$src s=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }")"
 done
 exit $rc

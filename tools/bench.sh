@@ -53,10 +53,10 @@ for mode in icount wall; do
 			# 4 GiB: the 1 GiB bind rows hold up to two 1 GiB buffers
 			# (udmabuf pins its memfd's pages). udmabuf refuses buffers
 			# over size_limit_mb (64 by default).
-			if ! VM_QEMU_OPTS="${qemu_opts[*]}" VM_MEMORY=4G VM_KMEMLEAK=0 \
+			if ! VM_QEMU_OPTS="${qemu_opts[*]}" VM_MEMORY=4G \
 				VM_APPEND="udmabuf.size_limit_mb=2048" \
 				VM_RODIRS="$tree $VENV $tools" \
-				"$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 "${build[$f]}" "$R" \
+				"$DEVMEM_ROOT/tools/vm-run.sh" -t 1800 --bench "${build[$f]}" "$R" \
 				env DEVMEM_TREE="$tree" DEVMEM_TOOLS="$tools" BENCH_ROWS="${BENCH_ROWS:-}" \
 				BENCH_SCALE="${BENCH_SCALE:-}" BENCH_TCP_MIB="${BENCH_TCP_MIB:-256}" \
 				"$VENV/bin/python" "$DEVMEM_ROOT/bench/bench.py" "$R/bench.out"; then

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from devmem import NsimPair, cleanup_all
 
@@ -18,28 +19,45 @@ def run_netkit_suite(script, timeout=540):
     """Runs upstream `script` (linked into the tools directory beside ncdevmem
     and the nk_*.bpf.o objects by tools/build-selftest-tools.sh) through its
     own main(), on a 4-queue netdevsim pair whose local port does DMA; its
-    KTAP becomes this suite's. A run past `timeout` gets SIGINT first, so
-    that ksft and NetDrvContEnv undo their netkit pair, namespaces and tc
-    set-up, then its whole process group is killed."""
+    KTAP becomes this suite's, line by line as it is printed. A run past
+    `timeout` gets SIGINT first, so that ksft and NetDrvContEnv undo their
+    netkit pair, namespaces and tc set-up, then its whole process group is
+    killed, and the suite bails out. Exits with the script's status, but
+    for ksft's "something skipped" (4): skips are judged line by line."""
     pair = NsimPair(queues=4)
     pair.local.set_dma(True)
-    env = dict(os.environ, **pair.env(), LOCAL_PREFIX_V6=LOCAL_PREFIX_V6)
+    env = dict(os.environ, **pair.env(), LOCAL_PREFIX_V6=LOCAL_PREFIX_V6,
+               PYTHONUNBUFFERED="1")
     p = subprocess.Popen([sys.executable, os.path.join(TOOLS, script)],
                          env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
+    timer = threading.Timer(timeout, _interrupt, (p,))
+    timer.start()
     try:
-        out, _ = p.communicate(timeout=timeout)
-        sys.stdout.write(out)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGINT)
-        try:
-            out, _ = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            out, _ = p.communicate()
-        sys.stdout.write(out)
-        print(f"not ok 99 {os.path.splitext(script)[0]}.timeout # after {timeout} s")
+        for line in p.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        rc = p.wait()
     finally:
+        timer.cancel()
         cleanup_all()
-    # ksft_exit's status convention differs from ours; the KTAP lines decide.
+    if getattr(p, "devmem_timed_out", False):
+        print(f"Bail out! {script} still running after {timeout} s")
+        sys.exit(1)
+    sys.exit(0 if rc == KSFT_SKIP else rc)
+
+
+KSFT_SKIP = 4
+
+
+def _interrupt(p):
+    """The timeout: SIGINT, then SIGKILL 30 s later if it is still there."""
+    p.devmem_timed_out = True
+    try:
+        os.killpg(p.pid, signal.SIGINT)
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
