@@ -114,7 +114,7 @@ log=$out/build.log
 (
 	while sleep 60; do
 		n=$(grep -cE '^  (CC|RUSTC|AS|LD)\b' "$log" || true)
-		last=$(grep -E '^  (CC|RUSTC|AS|LD|AR)\b' "$log" | tail -1 | awk '{print $NF}')
+		last=$(grep -E '^  (CC|RUSTC|AS|LD|AR)\b' "$log" | tail -1 | awk '{print $NF}' || true)
 		say "kernel[$flavor]: building, $(( (SECONDS - start) / 60 )) min, $n files so far (${last:-starting})"
 	done
 ) >/dev/null &

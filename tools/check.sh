@@ -34,9 +34,16 @@ count() { # name pass fail
 
 # A CI run is the whole run: a subset asked for by the environment would
 # print a clean count for less than the suite.
+FLAVORS=$(xargs <<<"$FLAVORS")
+for flavor in $FLAVORS; do
+	[ -f "$DEVMEM_ROOT/tools/config/$flavor.config" ] || die "unknown flavor $flavor"
+done
+[ -n "$FLAVORS" ] || die "no flavor to run (FLAVORS is empty)"
 if [ "${CI:-}" = true ]; then
 	partial=()
 	[ "$FLAVORS" = "c rust" ] || partial+=("FLAVORS=$FLAVORS")
+	[ -z "${NL_FUZZ_COUNT:-}" ] || [ "$NL_FUZZ_COUNT" = 10000 ] || partial+=("NL_FUZZ_COUNT=$NL_FUZZ_COUNT")
+	[ -z "${NL_FUZZ_SEED:-}" ] || [ "$NL_FUZZ_SEED" = 1 ] || partial+=("NL_FUZZ_SEED=$NL_FUZZ_SEED")
 	[ "$suites" = "$all_suites" ] || partial+=("CHECK_SUITES=$suites")
 	[ "$quick" = 0 ] || partial+=("CHECK_QUICK=$quick")
 	if [ ${#partial[@]} -gt 0 ]; then
@@ -78,7 +85,25 @@ count harness $lint_pass $lint_fail
 # own log: checkpatch on the series, and (after the kernels) clippy and the
 # NIC driver builds. The VMs get the CPU first.
 bg=$(mktemp -d)
-trap 'rm -rf "$bg"' EXIT
+# Everything started from here (VMs, the follower, the builds beside them)
+# goes with the run, however it ends: an interrupted run must not leave
+# guests behind to slow the next one down.
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do
+		kill_tree "$c"
+	done
+	kill "$1" 2>/dev/null || true
+}
+cleanup() {
+	local j
+	for j in $(jobs -p); do
+		kill_tree "$j"
+	done
+	rm -rf "$bg"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 if [ "$quick" = 0 ]; then
 	(
 		rc=0
@@ -130,6 +155,7 @@ harness_vm() {
 		dma_filter_off_detected debug_options FAIL .*dma_debug_driver=none
 		boot_log_whole kernel_log_whole PASS
 		guest_finished guest_finished PASS
+		kmemleak_kept_on kmemleak_clean PASS
 	CHECKS
 	echo "$p $f" >"$bg/harness-vm.counts"
 }
@@ -215,9 +241,13 @@ for flavor in $FLAVORS; do
 	R=$results/$flavor
 	say "vm[$flavor]: $(grep -c . "$R/out.log" 2>/dev/null || echo 0) lines of output; results in $R"
 	[ "${vm_rc[$flavor]}" = 0 ] || tail -5 "$bg/vm-$flavor.out" | sed 's/^/    /'
-	"$VENV/bin/python" "$DEVMEM_ROOT/tools/ktap.py" "$flavor" "$R" \
+	rm -f "$R/counts"
+	if ! "$VENV/bin/python" "$DEVMEM_ROOT/tools/ktap.py" "$flavor" "$R" \
 		--skips "$DEVMEM_ROOT/selftests/expected-skips" --suites "$suites" \
-		--kunit "$DEVMEM_ROOT"/kunit/*.c
+		--kunit "$DEVMEM_ROOT"/kunit/*.c; then
+		echo "FAIL $flavor:ktap  (tools/ktap.py failed: the results were not read)"
+		echo "0 1" >"$R/counts"
+	fi
 	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts" || { p=0; f=1; }
 	# vm-run.sh's own exit status: any failure it saw must be in the count.
@@ -246,10 +276,18 @@ if [[ " $FLAVORS " == *" c "* && " $FLAVORS " == *" rust "* ]] &&
 		count fuzz-compare 0 1
 	fi
 fi
-[ "$suites" = "$all_suites" ] && [ "$quick" = 0 ] && [ "$FLAVORS" = "c rust" ] ||
-	say "check: PARTIAL run (flavors: $FLAVORS; suites: $suites; quick: $quick)"
+if [ "$total_pass" -eq 0 ]; then
+	echo "FAIL check:ran  (no test passed: nothing ran)"
+	total_fail=$((total_fail + 1))
+fi
 phase total $t0
 say "check: ${summary[*]}"
 say "timings: ${phases[*]}"
-echo "$total_pass passed, $total_fail failed"
+# A partial run says so on its last line too ("partial: N passed, N failed").
+if [ "$suites" = "$all_suites" ] && [ "$quick" = 0 ] && [ "$FLAVORS" = "c rust" ]; then
+	echo "$total_pass passed, $total_fail failed"
+else
+	echo "PARTIAL run: flavors $FLAVORS; suites $suites; quick $quick"
+	echo "partial: $total_pass passed, $total_fail failed"
+fi
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]

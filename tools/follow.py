@@ -45,7 +45,8 @@ class Run:
             self.passed += 1
         else:
             self.failed += 1
-        return f"[{self.passed} passed, {self.failed} failed]"
+        # Not the final line's wording: that one is check.sh's alone.
+        return f"[{self.passed} ok, {self.failed} not ok]"
 
     def poll_kunit(self):
         if self.kunit_done:
@@ -121,8 +122,10 @@ class Run:
 def main():
     stop = sys.argv[1]
     runs = [Run(*a.split("=", 1)) for a in sys.argv[2:]]
+    parent = os.getppid()
     while True:
-        last = os.path.exists(stop)
+        # The stop file, or check.sh gone (interrupted): one more pass.
+        last = os.path.exists(stop) or os.getppid() != parent
         for r in runs:
             r.poll_kunit()
             r.poll_out()

@@ -6,7 +6,8 @@
 RAW_OUT gets each record as /dev/kmsg gives it ("prio,seq,usec,flags;text"),
 so that tools/verdict.py can tell whether the log is whole: the first record
 must be number 0 and none may be skipped. A record overwritten before it was
-read shows up as a line "lost" (read() fails with EPIPE). DMESG_OUT gets the
+read shows up as a line "lost" (read() fails with EPIPE), and a last line "end" says that the copy
+finished. DMESG_OUT gets the
 text as dmesg prints it ("[   s.us] text"). Runs in the guest, under the
 system's python3.
 """
@@ -36,6 +37,7 @@ def main():
             fields = head.split(",")
             usec = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 0
             text.write(f"[{usec // 1000000:5d}.{usec % 1000000:06d}] {msg}\n")
+        raw.write("end\n")
     os.close(fd)
 
 

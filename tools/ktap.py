@@ -75,6 +75,8 @@ def parse_tap(lines, suite):
         got.append((f"{suite}.{name}", st, note))
     if plan is None:
         errors.append("no plan (1..N) line")
+    elif plan == 0:
+        errors.append("a plan of no tests (1..0): the suite ran nothing")
     elif len(got) < plan:
         errors.append(f"{plan - len(got)} of {plan} planned tests never reported")
     elif len(got) > plan:
@@ -147,8 +149,10 @@ def parse_kunit(lines, want):
                 errors.append(f"{suite}: no plan")
             elif len(cases) != plan:
                 errors.append(f"{suite}: {len(cases)} of {plan} planned cases reported")
-            if ok != "ok" and not cases:
-                got.append((f"kunit.{suite}", "FAIL", "suite failed without results"))
+            if ok != "ok" and not any(st == "FAIL" for n, st, _ in got
+                                      if n.startswith(f"kunit.{suite}.")):
+                got.append((f"kunit.{suite}", "FAIL",
+                            "suite reported not ok without a failing case"))
             suite = None
     if suite is not None:
         errors.append(f"suite {suite} never finished")

@@ -33,8 +33,8 @@ SPLAT = re.compile(
     r"possible (recursive|circular) locking|inconsistent lock state|"
     r"lock held when returning|suspicious RCU usage|UBSAN:|refcount_t:|"
     r"kernel BUG|unreferenced object|rcu detected stall|"
-    r"detected stalls on CPUs|unregister_netdevice: waiting|"
-    r"stalled pool shutdown")
+    r"detected stalls? on|self-detected stall|blocked for more than|"
+    r"unregister_netdevice: waiting|stalled pool shutdown")
 
 # What the test profile's command line asks for (tools/vm-run.sh), as the
 # guest reports it in debug-state.
@@ -55,12 +55,33 @@ def read(path, default=None):
         return default
 
 
+# The kernel command line's debug switches: each occurrence of these keys
+# must have the test profile's value (the last one wins in the kernel), and
+# the keys that turn a checker off must not be there at all.
+CMDLINE_WANT = {"slub_debug": "FZP", "dma_debug_driver": "netdevsim"}
+CMDLINE_FORBIDDEN = ("slab_debug", "dma_debug", "kmemleak", "kfence.sample_interval")
+
+
+def cmdline_problems(cmdline):
+    bad = []
+    for tok in cmdline.split():
+        key, _, val = tok.partition("=")
+        if key in CMDLINE_WANT and val != CMDLINE_WANT[key]:
+            bad.append(f"cmdline {tok} (want {key}={CMDLINE_WANT[key]})")
+        elif key in CMDLINE_FORBIDDEN:
+            bad.append(f"cmdline {tok} (not allowed in a test run)")
+    return bad
+
+
 def log_whole(raw):
     """None if the raw /dev/kmsg copy is whole, else why not."""
     if raw is None:
         return "no kernel log (kmsg) collected"
+    lines = raw.splitlines()
+    if not lines or lines[-1] != "end":
+        return "the kernel log copy did not finish (no end marker)"
     expect = 0
-    for n, line in enumerate(raw.splitlines(), 1):
+    for n, line in enumerate(lines[:-1], 1):
         if line == "lost":
             return f"records lost while reading (before record {expect})"
         fields = line.split(";", 1)[0].split(",")
@@ -118,6 +139,7 @@ def judge(rdir, mode, vng_exit=None):
             state[k] = v.strip()
         bad = [f"{k}={state.get(k, 'absent')!s} (want {v})"
                for k, v in WANT_DEBUG.items() if state.get(k) != v]
+        bad += cmdline_problems(state.get("cmdline", ""))
         check("debug_options", not bad, "; ".join(bad))
 
     with open(os.path.join(rdir, "verdict"), "w") as f:

@@ -38,5 +38,5 @@ else
 fi
 # Every record with its sequence number: the host checks that none was lost
 # to the ring wrapping.
-/usr/bin/python3 "$here/kmsg-dump.py" "$R/kmsg" "$R/dmesg"
-echo done >"$R/finished"
+/usr/bin/python3 "$here/kmsg-dump.py" "$R/kmsg" "$R/dmesg" &&
+	echo done >"$R/finished"
