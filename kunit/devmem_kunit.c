@@ -862,6 +862,65 @@ static void devmem_release_at_last_put(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 1);
 }
 
+static void test_free_chunk_owner(struct gen_pool *pool,
+				  struct gen_pool_chunk *chunk, void *data)
+{
+	struct dmabuf_genpool_chunk_owner *owner = chunk->owner;
+
+	kvfree(owner->area.niovs);
+	kfree(owner);
+}
+
+/* A net_iov still out when its binding is freed: the free warns and leaks
+ * the genpool, and the net_iov, with the chunk owner it points to, stays as
+ * its holder left it (they used to be freed before the check). The test
+ * then frees what was leaked, which only it still knows about.
+ */
+static void devmem_leaked_niov_outlives_binding(struct kunit *test)
+{
+	static const unsigned int one_seg[] = { 4 };
+	struct test_ctx *ctx = test_ctx_new(test, 1, one_seg, 0, 0);
+	struct dmabuf_genpool_chunk_owner *owner;
+	struct net_devmem_dmabuf_binding *b;
+	struct gen_pool *pool;
+	struct net_iov *niov;
+	bool detached;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	niov = net_devmem_alloc_dmabuf(b);
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+	pool = b->chunk_pool;
+	/* The warning below must be this test's. */
+	KUNIT_ASSERT_FALSE(test, test_taint(TAINT_WARN));
+
+	pr_info("devmem_kunit: expected WARNING begin: can't destroy genpool\n");
+	test_unbind(ctx, b);
+	detached = test_wait_detached(ctx->exp);
+	pr_info("devmem_kunit: expected WARNING end\n");
+	KUNIT_ASSERT_TRUE(test, detached);
+	KUNIT_EXPECT_TRUE(test, test_taint(TAINT_WARN));
+
+	/* Slab poisoning (slub_debug=P) makes freed memory fail these. */
+	KUNIT_ASSERT_EQ(test, niov->type, NET_IOV_DMABUF);
+	owner = container_of(niov->owner, struct dmabuf_genpool_chunk_owner,
+			     area);
+	KUNIT_ASSERT_EQ(test, owner->area.num_niovs, 4);
+	KUNIT_ASSERT_PTR_EQ(test, owner->area.niovs + net_iov_idx(niov), niov);
+	KUNIT_ASSERT_EQ(test, owner->base_dma_addr, ctx->exp->seg_addr[0]);
+
+	/* C's provider allocates from the genpool's bitmap, Rust's from a free
+	 * list of its own: give the bitmap back what it still counts as out.
+	 */
+	if (gen_pool_avail(pool) != gen_pool_size(pool))
+		gen_pool_free(pool, owner->base_dma_addr +
+			      ((dma_addr_t)net_iov_idx(niov) << PAGE_SHIFT),
+			      PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, gen_pool_avail(pool), gen_pool_size(pool));
+	gen_pool_for_each_chunk(pool, test_free_chunk_owner, NULL);
+	gen_pool_destroy(pool);
+}
+
 /* A TX binding lets go of its device, and unmaps its dma-buf, when that
  * device unregisters; a binding on another device is left alone. The
  * attachment stays until the binding is freed.
@@ -908,6 +967,7 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_refill_fills_cache),
 	KUNIT_CASE(devmem_free_list_two_cpus),
 	KUNIT_CASE(devmem_release_at_last_put),
+	KUNIT_CASE(devmem_leaked_niov_outlives_binding),
 	KUNIT_CASE(devmem_tx_device_unregisters),
 	KUNIT_CASE(devmem_large_niovs),
 	KUNIT_CASE(devmem_large_niovs_unaligned),

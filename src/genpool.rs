@@ -198,24 +198,27 @@ impl core::ops::Deref for OwnedChunkPool {
 
 impl OwnedChunkPool {
     /// Frees the chunk owners, then the pool, given how many of its bytes
-    /// are free (the binding keeps its free `net_iov`s itself). If some
-    /// are still in use, their owners are gone but the pool is leaked with
-    /// a warning, as C does: a `net_iov` was lost.
+    /// are free (the binding keeps its free `net_iov`s itself). If some are
+    /// still in use, the pool is leaked with a warning, as C does, and so
+    /// are its chunk owners: a `net_iov` still out lives in its owner's
+    /// array, and whoever holds it may still read it.
     pub(crate) fn destroy(self, avail: usize) {
         let pool = self.0.as_ptr();
         core::mem::forget(self);
-        // SAFETY: the pool was ours (type invariant) and all its chunks have
-        // owners from `add_chunk`.
-        unsafe {
-            bindings::gen_pool_for_each_chunk(pool, Some(free_chunk_owner), core::ptr::null_mut())
-        };
-        // SAFETY: the pool is alive until destroyed below.
+        // SAFETY: the pool was ours (type invariant) and is alive until it
+        // is destroyed below.
         let size = unsafe { ChunkPool::from_raw(pool) }.size();
         if size != avail {
             pr_warn!("devmem: can't destroy genpool. size={size}, avail={avail}\n");
             kernel::warn_on!(true);
             return;
         }
+        // SAFETY: the pool was ours (type invariant) and all its chunks have
+        // owners from `add_chunk`; every `net_iov` in them is free, so no
+        // one holds one any more.
+        unsafe {
+            bindings::gen_pool_for_each_chunk(pool, Some(free_chunk_owner), core::ptr::null_mut())
+        };
         // SAFETY: the pool is ours, and nothing was ever allocated from its
         // bitmap (the binding's free list hands out the `net_iov`s).
         unsafe { bindings::gen_pool_destroy(pool) };

@@ -161,6 +161,24 @@ VERDICT_DEFECTS = [
      "kernel_clean"),
     ("warning_is_splat", lambda d: edit(d, "console.log", lambda ls: ls + ["WARNING: CPU: 0 at x"]),
      "kernel_clean"),
+    ("expected_warning_twice_is_splat", lambda d: edit(
+        d, "dmesg", lambda ls: ls + ["[ 5.0] devmem_kunit: expected WARNING begin: leak",
+                                     "[ 5.1] WARNING: CPU: 0 at a", "[ 5.2] WARNING: CPU: 0 at b",
+                                     "[ 5.3] devmem_kunit: expected WARNING end"]),
+     "kernel_clean"),
+    ("expected_warning_missing_is_splat", lambda d: edit(
+        d, "dmesg", lambda ls: ls + ["[ 5.0] devmem_kunit: expected WARNING begin: leak",
+                                     "[ 5.3] devmem_kunit: expected WARNING end"]),
+     "kernel_clean"),
+    ("bug_in_expected_window_is_splat", lambda d: edit(
+        d, "dmesg", lambda ls: ls + ["[ 5.0] devmem_kunit: expected WARNING begin: leak",
+                                     "[ 5.1] WARNING: CPU: 0 at a", "[ 5.2] BUG: KASAN: x",
+                                     "[ 5.3] devmem_kunit: expected WARNING end"]),
+     "kernel_clean"),
+    ("expected_window_unclosed_is_splat", lambda d: edit(
+        d, "dmesg", lambda ls: ls + ["[ 5.0] devmem_kunit: expected WARNING begin: leak",
+                                     "[ 5.1] WARNING: CPU: 0 at a"]),
+     "kernel_clean"),
     ("slub_debug_off", lambda d: edit(
         d, "debug-state", lambda ls: [x.replace("slub_poison 1", "slub_poison 0") for x in ls]),
      "debug_options"),
@@ -203,6 +221,16 @@ def main():
                 "vm.kernel_log_whole", "vm.kmemleak_clean", "vm.debug_options"}
         report("clean_run_passes", not bad and set(res) == want,
                f"failing: {bad}; got {sorted(res)}" if bad or set(res) != want else "")
+        # One warning a test asked for, inside its window, is not a splat.
+        shutil.rmtree(d)
+        os.mkdir(d)
+        clean_run(d, src)
+        edit(d, "dmesg", lambda ls: ls + ["[ 5.0] devmem_kunit: expected WARNING begin: leak",
+                                          "[ 5.1] WARNING: CPU: 0 at a",
+                                          "[ 5.3] devmem_kunit: expected WARNING end"])
+        ok = verdict.judge(d, "test")
+        report("expected_warning_in_window_passes", ok,
+               "" if ok else open(os.path.join(d, "verdict")).read().strip())
         for name, defect, test, *why in DEFECTS:
             shutil.rmtree(d)
             os.mkdir(d)

@@ -97,6 +97,42 @@ def log_whole(raw):
     return None
 
 
+# A test that makes the kernel warn on purpose (the warning is the behaviour
+# under test) brackets it with these lines. One "WARNING:" line between them
+# is expected; anything else there, a second warning, or a window never
+# closed is still a splat. The test itself checks that the warning came.
+EXPECT_BEGIN = re.compile(r"devmem_kunit: expected WARNING begin: (.+)$")
+EXPECT_END = "devmem_kunit: expected WARNING end"
+
+
+def find_splats(log):
+    """Splat lines of LOG, and the expected warnings left out of them."""
+    splats, expected = [], []
+    window, seen = None, 0
+    for ln in log.splitlines():
+        m = EXPECT_BEGIN.search(ln)
+        if m:
+            if window is not None:
+                splats.append(f"expected-WARNING window '{window}' never closed")
+            window, seen = m.group(1).strip(), 0
+            continue
+        if EXPECT_END in ln:
+            if window is not None and seen != 1:
+                splats.append(f"expected-WARNING window '{window}' saw {seen} warnings, not 1")
+            window = None
+            continue
+        if not SPLAT.search(ln):
+            continue
+        if window is not None and "WARNING:" in ln and seen == 0:
+            seen += 1
+            expected.append(f"{window}: {ln.strip()}")
+            continue
+        splats.append(ln.strip())
+    if window is not None:
+        splats.append(f"expected-WARNING window '{window}' never closed")
+    return splats, expected
+
+
 def judge(rdir, mode, vng_exit=None):
     checks = []
 
@@ -114,7 +150,9 @@ def judge(rdir, mode, vng_exit=None):
     check("guest_finished", finished, note)
 
     log = read(os.path.join(rdir, "dmesg"), "") + read(os.path.join(rdir, "console.log"), "")
-    splats = [ln.strip() for ln in log.splitlines() if SPLAT.search(ln)]
+    splats, expected = find_splats(log)
+    with open(os.path.join(rdir, "expected-splats"), "w") as f:
+        f.write("".join(s + "\n" for s in expected))
     with open(os.path.join(rdir, "splats"), "w") as f:
         f.write("".join(s + "\n" for s in splats))
     check("kernel_clean", not splats,
