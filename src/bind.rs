@@ -2,21 +2,21 @@
 
 //! Binding a dma-buf, attaching it to RX queues, and unbinding it.
 
-use crate::abstractions::dma_buf::{Direction, DmaBuf};
-use crate::abstractions::net::{eopnotsupp, synchronize_net, Extack, NetDevice, NlSock};
-use crate::binding::{Binding, OwnedBinding, RawBinding};
-use crate::genpool::OwnedChunkPool;
-use crate::ids;
-use crate::netmem::NiovSize;
-use core::ptr::NonNull;
-use kernel::{alloc::KVVec, bindings, prelude::*};
+use crate::abstractions::dma_buf::DmaBuf;
+use crate::abstractions::error::eopnotsupp;
+use crate::abstractions::net::{synchronize_net, DeviceId, Extack, NetDevice};
+use crate::binding::builder::{NlSock, Published};
+use crate::binding::{ids, Binding, Builder, OwnedBinding};
+use crate::niov_size::NiovSize;
+use crate::provider::OPS;
+use kernel::{device::Device, dma::DataDirection, prelude::*};
 
 /// Who reaches a binding's buffers: the DMA device of its queues (`None` if
 /// they cannot do DMA), and whether their device moves the data with the CPU
 /// instead (`netmem_cpu_access`), for which the dma-buf is also mapped into
 /// the kernel. C finds both through any queue lease.
-pub(crate) struct Access {
-    pub(crate) dma_dev: Option<NonNull<bindings::device>>,
+pub(crate) struct Access<'a> {
+    pub(crate) dma_dev: Option<&'a Device>,
     pub(crate) cpu: bool,
 }
 
@@ -24,105 +24,42 @@ pub(crate) struct Access {
 /// `net_iov`s to carve it into (a page for TX; rx-page-size for RX).
 pub(crate) struct Request {
     pub(crate) fd: u32,
-    pub(crate) dir: Direction,
+    pub(crate) dir: DataDirection,
     pub(crate) niov: NiovSize,
 }
 
 /// Binds the dma-buf `req.fd` to `dev` for DMA by `access.dma_dev` in
-/// direction `req.dir`, carved into `net_iov`s of `req.niov`.
+/// direction `req.dir`, carved into `net_iov`s of `req.niov`. `vdev` is the
+/// virtual device bind-tx was called on, if any.
 ///
 /// The binding is linked on `sock`'s list, which keeps its initial reference
-/// until [`unbind`]; the returned pointer is that reference, for C. Errors
-/// and their extack messages are those of the C provider.
+/// until [`unbind`]. Errors and their extack messages are those of the C
+/// provider, in the same order.
 pub(crate) fn bind(
     dev: &NetDevice,
-    vdev: *mut c_void,
-    access: Access,
+    vdev: Option<DeviceId>,
+    access: Access<'_>,
     req: Request,
     sock: &NlSock,
-    extack: &Extack,
-) -> Result<*mut bindings::net_devmem_dmabuf_binding> {
+    extack: &Extack<'_>,
+) -> Result<Published> {
     let Request { fd, dir, niov } = req;
     // TX `net_iov`s are pages (the TX table is indexed by page).
-    if dir == Direction::ToDevice && niov != NiovSize::PAGE {
+    if dir == DataDirection::ToDevice && niov != NiovSize::PAGE {
         return Err(EINVAL);
     }
     let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
     };
-    let page = NiovSize::PAGE.bytes();
-    let dmabuf = DmaBuf::get(fd as i32)?;
-    let size = dmabuf.size();
-    let mut binding = RawBinding::new(dev, vdev, dir, niov, Some(crate::binding_release))?;
-
-    let attachment = dmabuf.attach(dma_dev).inspect_err(|_| {
-        extack.set_msg(c"Failed to bind dmabuf to device");
-    })?;
-    let mapping = attachment.map(dir).inspect_err(|_| {
-        extack.set_msg(c"Failed to map dmabuf attachment");
-    })?;
-
-    let mut tx_vec = None;
-    if dir == Direction::ToDevice {
-        if size % page != 0 {
-            extack.set_msg(c"TX dma-buf size must be a multiple of PAGE_SIZE");
-            return Err(EINVAL);
-        }
-        let pages = size / page;
-        let mut v = KVVec::with_capacity(pages, GFP_KERNEL)?;
-        for _ in 0..pages {
-            v.push(core::ptr::null_mut(), GFP_KERNEL)?;
-        }
-        tx_vec = Some(v);
-    }
-
-    let nid = dev.numa_node();
-    binding.set_pool(OwnedChunkPool::new(nid, niov)?);
-    binding.reserve_niovs(
-        mapping.segments().map(|(_, len)| len >> niov.shift()).sum(),
-        mapping.segments().count(),
-    )?;
-    let mut virt = 0usize;
-    for (dma, len) in mapping.segments() {
-        if len % page != 0 {
-            extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
-            return Err(EINVAL);
-        }
-        // A buffer larger than a page lies within one segment, at an address
-        // aligned to its size.
-        let align = niov.bytes() - 1;
-        if niov != NiovSize::PAGE && (len & align != 0 || dma & align as bindings::dma_addr_t != 0)
-        {
-            extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
-            return Err(EINVAL);
-        }
-        let niovs = binding.add_chunk(dma, len, virt, nid)?;
-        if let Some(v) = tx_vec.as_mut() {
-            let first = virt / page;
-            for (i, niov) in niovs.enumerate() {
-                // A TX dma-buf's segments cover its size exactly, so the
-                // index stays within the page count; a longer mapping fails.
-                *v.get_mut(first + i).ok_or(EINVAL)? = niov;
-            }
-        }
-        virt += len;
-    }
-
-    // Hand everything to the binding before it becomes visible.
-    if let Some(v) = tx_vec {
-        binding.set_tx_vec(v);
-    }
-    binding.set_mapping(mapping);
-    binding.set_attachment(attachment);
-    // A device without DMA reads and writes the buffer through a kernel
-    // mapping of it.
-    binding
-        .set_dmabuf(dmabuf, access.cpu)
-        .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
-    ids::insert(&mut binding)?;
-
-    Ok(binding.publish(sock))
+    let dmabuf = DmaBuf::get(i32::try_from(fd).map_err(|_| EBADF)?)?;
+    Builder::new(dev, vdev, dir, niov)?
+        .map(dmabuf, dma_dev, extack)?
+        .carve(dev.numa_node(), extack)?
+        // A device without DMA reads and writes the buffer through a kernel
+        // mapping of it.
+        .finish(access.cpu, extack)?
+        .publish(sock)
 }
 
 /// Unbinds: hides the binding from lookups, waits for lookups in flight,
@@ -136,19 +73,17 @@ pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
     synchronize_net();
 
     if let Some(dev) = dev {
-        binding.close_queues(dev);
+        binding.close_queues(&OPS, dev);
     }
     drop(binding);
 }
 
 /// Installs `binding` on RX queue `idx` of `dev` and records the queue.
-///
-/// The device's instance lock is held (`NetDevice`'s contract).
 pub(crate) fn bind_to_queue(
     dev: &NetDevice,
     idx: u32,
     binding: &Binding,
-    extack: &Extack,
+    extack: &Extack<'_>,
 ) -> Result {
-    binding.install_on(dev, idx, extack)
+    binding.install_on(&OPS, dev, idx, extack)
 }

@@ -4,18 +4,25 @@
 //!
 //! A drop-in replacement for `net/core/devmem.c`, chosen with
 //! `CONFIG_NET_DEVMEM_RUST`. It binds a dma-buf to a device (netlink
-//! `bind-rx`, `bind-tx`), carves it into page-sized `net_iov`s kept in a
-//! genpool, and hands them to the page pools of the bound RX queues as their
-//! memory provider, so received payload lands in device memory.
+//! `bind-rx`, `bind-tx`), carves it into `net_iov`s, and hands them to the
+//! page pools of the bound RX queues as their memory provider, so received
+//! payload lands in device memory.
 //!
-//! This file is the C ABI edge: every function `devmem.h` and
-//! `mp_dmabuf_devmem.h` declare, exported with `#[export]` (which checks the
-//! prototype), plus the callbacks of the provider ops. Each turns raw pointers
-//! into the wrapper types, calls the logic, and maps the result back to the C
-//! convention. The logic ([`bind`], [`provider`], [`tx`]) is safe Rust over
-//! the provider's wrappers of its C objects ([`binding`], [`genpool`],
-//! [`ids`], [`netmem`]) and generic abstractions that could move to the
-//! kernel crate ([`abstractions`]).
+//! Layers, each using only the ones below it:
+//! - [`abstractions`]: kernel abstractions shaped as `rust/kernel/` modules
+//!   (dma-buf, page_pool memory providers, net devices, per-CPU refcounts,
+//!   BH spinlocks); nothing devmem-specific.
+//! - [`niov_size`], [`freelist`]: plain data types, no `unsafe`.
+//! - [`binding`]: devmem's C structures (`struct net_devmem_dmabuf_binding`,
+//!   its chunk owners and `net_iov`s, the ID table), which C code reads
+//!   through `devmem.h`; the provider's only `unsafe` outside this file.
+//! - [`provider`] (the [`MemoryProvider`](abstractions::net::page_pool::MemoryProvider)
+//!   implementation), [`bind`], [`tx`]: the logic, safe code only.
+//! - This file: the C ABI edge, every function `devmem.h` and
+//!   `mp_dmabuf_devmem.h` declare, exported with `#[export]` (which checks
+//!   the prototype). Each turns its raw arguments into the borrowed types
+//!   the caller's contract proves, calls the logic, and maps the result
+//!   back to the C convention.
 //!
 //! Reference counts cross this edge as raw pointers: a reference C keeps (the
 //! socket's list, a page pool, an skb, a TX lookup's caller) leaves Rust with
@@ -29,31 +36,35 @@ mod abstractions;
 mod bind;
 mod binding;
 mod freelist;
-mod genpool;
-mod ids;
-mod netmem;
+mod niov_size;
 mod provider;
 mod tx;
 
-use abstractions::dma_buf::Direction;
-use abstractions::net::{Extack, NetDevice, NlSock, RxQueue, TcpSock};
-use binding::{Binding, OwnedBinding, UninstalledQueue, UnregisteringDevice};
+use abstractions::dma_buf::direction_from_raw;
+use abstractions::net::page_pool::Adapter;
+use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
+use binding::builder::NlSock;
+use binding::{ids, Binding, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice};
 use core::ptr::NonNull;
-use kernel::{
-    bindings,
-    prelude::*,
-    sync::aref::{ARef, AlwaysRefCounted},
-};
-use netmem::{NetIov, NiovSize, OwnedNetIov, PagePoolInit, PagePoolRefill};
+use kernel::{bindings, device::Device, prelude::*, sync::aref::ARef};
+use niov_size::NiovSize;
+use provider::Devmem;
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
+
+/// A reference leaving for C, as the pointer C stores.
+fn binding_to_c(b: ARef<Binding>) -> *mut bindings::net_devmem_dmabuf_binding {
+    ARef::into_raw(b).as_ptr().cast()
+}
 
 /// Binds a dma-buf to `dev` (`netdev_nl_bind_rx_doit`, `_bind_tx_doit`).
 ///
 /// # Safety
 ///
-/// Called by netdev-genl with `dev` locked, `priv_` locked, `extack` valid.
+/// Called by netdev-genl with `dev` registered and its instance lock held,
+/// `dma_dev` null or the DMA device of `dev`'s queues (which `dev` keeps
+/// alive), `priv_` locked, `extack` valid for the request.
 #[export]
 pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     dev: *mut bindings::net_device,
@@ -66,36 +77,34 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     priv_: *mut bindings::netdev_nl_sock,
     extack: *mut bindings::netlink_ext_ack,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    // SAFETY: per the function's contract.
-    let (dev, sock, extack) = unsafe {
+    // SAFETY: netdev-genl holds `dev`'s instance lock and `priv_`'s lock for
+    // the call, and `extack` is its request's; a non-null `dma_dev` is kept
+    // alive by the registered `dev` whose queues use it.
+    let (dev, sock, extack, dma_dev) = unsafe {
         (
             NetDevice::from_raw(dev),
             NlSock::from_raw(priv_),
             Extack::from_raw(extack),
+            (!dma_dev.is_null()).then(|| Device::from_raw(dma_dev)),
         )
     };
-    let Some(dir) = Direction::from_raw(direction) else {
+    let (Some(dir), Some(niov)) = (
+        direction_from_raw(direction),
+        NiovSize::from_shift(niov_shift),
+    ) else {
         return EINVAL.to_ptr();
     };
-    let Some(size) = NiovSize::from_shift(niov_shift) else {
-        return EINVAL.to_ptr();
+    let access = bind::Access {
+        dma_dev,
+        cpu: cpu_access,
     };
-    match bind::bind(
-        dev,
-        vdev,
-        bind::Access {
-            dma_dev: NonNull::new(dma_dev),
-            cpu: cpu_access,
-        },
-        bind::Request {
-            fd: dmabuf_fd,
-            dir,
-            niov: size,
-        },
-        sock,
-        &extack,
-    ) {
-        Ok(binding) => binding,
+    let req = bind::Request {
+        fd: dmabuf_fd,
+        dir,
+        niov,
+    };
+    match bind::bind(dev, DeviceId::from_ptr(vdev), access, req, sock, &extack) {
+        Ok(published) => published.into_raw(),
         Err(e) => e.to_ptr(),
     }
 }
@@ -112,13 +121,16 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
 pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     binding: *mut bindings::net_devmem_dmabuf_binding,
 ) {
-    // SAFETY: the socket's reference comes back (contract).
+    let Some(binding) = NonNull::new(binding) else {
+        return;
+    };
+    // SAFETY: the socket's initial reference comes back, once (caller).
     let binding = unsafe { OwnedBinding::from_raw(binding) };
-    // SAFETY: the caller holds the socket's lock (contract).
+    // SAFETY: the caller holds the socket's lock.
     unsafe { binding.unlink() };
-    let dev = binding.dev();
+    let dev = binding.dev_raw();
     // SAFETY: a device the binding still has is referenced and locked by the
-    // caller for the whole call (contract).
+    // caller for the whole call.
     let dev = (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) });
     bind::unbind(binding, dev);
 }
@@ -131,8 +143,11 @@ pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
 /// uninstall of its RX queues' memory providers; process context.
 #[export]
 pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_device) {
+    let Some(dev) = DeviceId::from_ptr(dev) else {
+        return;
+    };
     // SAFETY: called from `unregister_netdevice_many_notify()` right after
-    // `dev_shutdown()` and `dev_memory_provider_uninstall()`.
+    // `dev_shutdown()` and `dev_memory_provider_uninstall()` (caller).
     tx::unregister_netdev(&unsafe { UnregisteringDevice::new(dev) });
 }
 
@@ -140,8 +155,8 @@ pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_de
 ///
 /// # Safety
 ///
-/// `dev` locked, `binding` live (the caller's socket holds it), `extack`
-/// valid or null.
+/// `dev` registered and its instance lock held, `binding` live (the caller's
+/// socket holds it), `extack` valid or null, all for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     dev: *mut bindings::net_device,
@@ -149,7 +164,8 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     binding: *mut bindings::net_devmem_dmabuf_binding,
     extack: *mut bindings::netlink_ext_ack,
 ) -> c_int {
-    // SAFETY: per the function's contract.
+    // SAFETY: `dev` is locked, `binding` referenced by the caller's socket and
+    // `extack` the request's, for the call (caller).
     let (dev, binding, extack) = unsafe {
         (
             NetDevice::from_raw(dev),
@@ -173,7 +189,7 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
 pub unsafe extern "C" fn net_devmem_lookup_dmabuf(
     id: u32,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    ids::lookup(id).map_or(core::ptr::null_mut(), |b| ARef::into_raw(b).as_ptr().cast())
+    ids::lookup(id).map_or(core::ptr::null_mut(), binding_to_c)
 }
 
 /// The live binding with the lowest ID from `*id` on, referenced, with its
@@ -182,17 +198,14 @@ pub unsafe extern "C" fn net_devmem_lookup_dmabuf(
 ///
 /// # Safety
 ///
-/// `id` is valid for reads and writes; process context.
+/// `id` is valid for reads and writes for the call; process context.
 #[export]
 pub unsafe extern "C" fn net_devmem_dmabuf_next(
     id: *mut c_ulong,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    // SAFETY: per the function's contract.
-    let mut index: usize = unsafe { *id };
-    let found = ids::find_from(&mut index);
-    // SAFETY: per the function's contract.
-    unsafe { *id = index };
-    found.map_or(core::ptr::null_mut(), |b| ARef::into_raw(b).as_ptr().cast())
+    // SAFETY: `id` is readable and writable for the call (caller).
+    let id = unsafe { &mut *id };
+    ids::find_from(id).map_or(core::ptr::null_mut(), binding_to_c)
 }
 
 /// How many of `binding`'s `net_iov`s are free (dmabuf-get).
@@ -204,7 +217,7 @@ pub unsafe extern "C" fn net_devmem_dmabuf_next(
 pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
     binding: *mut bindings::net_devmem_dmabuf_binding,
 ) -> usize {
-    // SAFETY: per the function's contract.
+    // SAFETY: the caller's reference keeps the binding alive for the call.
     unsafe { Binding::from_raw(binding) }.free_niovs()
 }
 
@@ -212,21 +225,12 @@ pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
 ///
 /// # Safety
 ///
-/// `wq` is the `unbind_w` of such a binding.
+/// `wq` is the `unbind_w` of such a binding, queued by its release.
 #[export]
 pub unsafe extern "C" fn __net_devmem_dmabuf_binding_free(wq: *mut bindings::work_struct) {
-    // SAFETY: per the function's contract.
+    // SAFETY: only the binding's release queues this work, once, after the
+    // count reached zero (caller).
     unsafe { binding::free_work(wq) };
-}
-
-/// The percpu_ref release of a binding (RCU context): schedules the free.
-///
-/// # Safety
-///
-/// Only passed to `percpu_ref_init` for a binding's `ref`.
-unsafe extern "C" fn binding_release(r: *mut bindings::percpu_ref) {
-    // SAFETY: per the function's contract.
-    unsafe { binding::schedule_free(r, Some(__net_devmem_dmabuf_binding_free)) };
 }
 
 /// Takes a binding reference for a TX `net_iov` an skb holds.
@@ -237,7 +241,8 @@ unsafe extern "C" fn binding_release(r: *mut bindings::percpu_ref) {
 /// keeps alive for the call (its skb's fragment or the sender's lookup).
 #[export]
 pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
-    // SAFETY: per the function's contract.
+    // SAFETY: a dma-buf `net_iov` of this provider, its binding kept alive
+    // for the call (caller).
     if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
         // The skb keeps this reference until `net_devmem_put_net_iov`.
         let _ = ARef::into_raw(ARef::from(niov.binding()));
@@ -253,11 +258,11 @@ pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
 #[export]
 pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
     // SAFETY: the reference being given up keeps the binding alive until it
-    // is dropped here.
+    // is dropped here (caller).
     if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
         // SAFETY: the caller gives up a reference `net_devmem_get_net_iov`
-        // took, and does not use the binding through it afterwards.
-        unsafe { Binding::dec_ref(NonNull::from(niov.binding())) };
+        // took, which this `ARef` drops.
+        drop(unsafe { ARef::from_raw(NonNull::from(niov.binding())) });
     }
 }
 
@@ -271,13 +276,9 @@ pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
 /// fragment), which keeps a dma-buf `net_iov`'s binding alive.
 #[export]
 pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mut c_void {
-    // SAFETY: a held `net_iov` can be read; its type never changes.
-    if unsafe { (*niov).type_ } != bindings::net_iov_type_NET_IOV_DMABUF {
-        return core::ptr::null_mut();
-    }
-    // SAFETY: a held dma-buf `net_iov` is one of this provider's, and the
-    // holder keeps its binding alive for the call.
-    let Some(niov) = (unsafe { NetIov::from_raw(niov.cast_mut()) }) else {
+    // SAFETY: a held `net_iov`; a dma-buf one is this provider's, and its
+    // holder keeps its binding alive for the call (caller).
+    let Some(niov) = (unsafe { NetIov::from_dmabuf_niov(niov.cast_mut()) }) else {
         return core::ptr::null_mut();
     };
     niov.binding()
@@ -295,7 +296,7 @@ pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mu
 pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
     binding: *mut bindings::net_devmem_dmabuf_binding,
 ) -> *mut bindings::net_iov {
-    // SAFETY: per the function's contract.
+    // SAFETY: the caller keeps the binding alive for the call.
     let binding = unsafe { Binding::from_raw(binding) };
     binding
         .alloc_niov()
@@ -310,7 +311,7 @@ pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
 /// caller gives up, and its binding is live for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_free_dmabuf(ppiov: *mut bindings::net_iov) {
-    // SAFETY: per the function's contract.
+    // SAFETY: a `net_iov` of this provider whose binding is live (caller).
     if let Some(niov) = unsafe { NetIov::from_raw(ppiov) } {
         // SAFETY: the caller owned the allocation and gives it up.
         provider::free(unsafe { OwnedNetIov::from_allocation(niov) });
@@ -321,19 +322,20 @@ pub unsafe extern "C" fn net_devmem_free_dmabuf(ppiov: *mut bindings::net_iov) {
 ///
 /// # Safety
 ///
-/// `sk` is a locked TCP socket (sendmsg).
+/// `sk` is a TCP socket its caller holds locked (sendmsg) for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_get_binding(
     sk: *mut bindings::sock,
     dmabuf_id: c_uint,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    // SAFETY: per the function's contract.
-    let Some(sk) = (unsafe { TcpSock::from_raw(sk) }) else {
+    if sk.is_null() {
         return EINVAL.to_ptr();
-    };
-    match tx::get_binding(&sk, dmabuf_id) {
+    }
+    // SAFETY: a TCP socket locked by the caller for the call.
+    let sk = unsafe { TcpSock::from_raw(sk) };
+    match tx::get_binding(sk, dmabuf_id) {
         // The sender owns this reference (`net_devmem_dmabuf_binding_put`).
-        Ok(b) => ARef::into_raw(b).as_ptr().cast(),
+        Ok(b) => binding_to_c(b),
         Err(e) => e.to_ptr(),
     }
 }
@@ -351,7 +353,7 @@ pub unsafe extern "C" fn net_devmem_get_niov_at(
     off: *mut usize,
     size: *mut usize,
 ) -> *mut bindings::net_iov {
-    // SAFETY: per the function's contract.
+    // SAFETY: the sender's reference keeps the binding alive for the call.
     let binding = unsafe { Binding::from_raw(binding) };
     let Some((niov, o, s)) = tx::niov_at(binding, addr) else {
         return core::ptr::null_mut();
@@ -364,110 +366,59 @@ pub unsafe extern "C" fn net_devmem_get_niov_at(
     niov.as_raw()
 }
 
-/// Provider `init`.
+/// Provider `init` (also called directly by the KUnit tests).
 ///
 /// # Safety
 ///
-/// Called by `page_pool_init` on a pool being set up, whose `mp_priv` is a
-/// binding installed on the pool's queue.
+/// As [`Adapter::init`]: `pool` is being created, and its `mp_priv`, if
+/// set, is a binding installed on the pool's queue.
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_init(pool: *mut bindings::page_pool) -> c_int {
-    // SAFETY: per the function's contract: the pool is not in use yet and
-    // its binding is kept alive by the queue's installation.
-    match provider::init(unsafe { PagePoolInit::from_raw(pool) }) {
-        Ok(binding) => {
-            // The pool keeps this reference until `mp_dmabuf_devmem_destroy`.
-            let _ = ARef::into_raw(binding);
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: `page_pool_init` calls this on a pool being created, or KUnit on a
+    // pool it made, with `mp_priv` null or a binding installed on the pool's
+    // queue (or kept alive by the test), as `Adapter::init` requires.
+    unsafe { Adapter::<Devmem>::init(pool) }
 }
 
 /// Provider `alloc_netmems`.
 ///
 /// # Safety
 ///
-/// Called by page_pool, from the pool's allocation context with its cache
-/// empty, on a pool `init` accepted.
+/// As [`Adapter::alloc_netmems`].
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_alloc_netmems(
     pool: *mut bindings::page_pool,
-    _gfp: bindings::gfp_t,
+    gfp: bindings::gfp_t,
 ) -> bindings::netmem_ref {
-    // SAFETY: the pool holds the reference `init` took on its binding, and
-    // this is its `alloc_netmems`.
-    provider::alloc(&unsafe { PagePoolRefill::from_raw(pool) }).unwrap_or(0)
+    // SAFETY: page_pool calls this from the pool's allocation context on a pool
+    // `init` accepted, which holds a reference on its binding, as
+    // `Adapter::alloc_netmems` requires.
+    unsafe { Adapter::<Devmem>::alloc_netmems(pool, gfp) }
 }
 
 /// Provider `destroy`.
 ///
 /// # Safety
 ///
-/// Called by `page_pool_uninit` on a pool `init` accepted, once.
+/// As [`Adapter::destroy`].
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_destroy(pool: *mut bindings::page_pool) {
-    // SAFETY: the pool is alive for the call.
-    let mp_priv = unsafe { (*pool).mp_priv };
-    if let Some(b) = NonNull::new(mp_priv.cast::<Binding>()) {
-        // SAFETY: the reference `init` left with the pool comes back, once.
-        provider::destroy(unsafe { ARef::from_raw(b) });
-    }
+    // SAFETY: `page_pool_uninit` calls this once on a pool `init` accepted, as
+    // `Adapter::destroy` requires.
+    unsafe { Adapter::<Devmem>::destroy(pool) }
 }
 
 /// Provider `release_netmem`.
 ///
 /// # Safety
 ///
-/// Called by page_pool with a netmem of this pool whose last user is gone;
-/// the pool holds a reference on the binding.
+/// As [`Adapter::release_netmem`].
 #[export]
 pub unsafe extern "C" fn mp_dmabuf_devmem_release_page(
-    _pool: *mut bindings::page_pool,
+    pool: *mut bindings::page_pool,
     netmem: bindings::netmem_ref,
 ) -> bool {
-    // SAFETY: the netmem came from this provider; the pool's reference keeps
-    // its binding alive for the call.
-    let niov = unsafe { NetIov::from_netmem(netmem) };
-    // SAFETY: the pool gives back the allocation `alloc_netmems` lent it.
-    provider::release(niov.map(|n| unsafe { OwnedNetIov::from_allocation(n) }))
-}
-
-/// Provider `nl_fill`: reports the binding's ID on a queue or a pool.
-///
-/// # Safety
-///
-/// `mp_priv` is a live binding, `rsp` a message being built.
-unsafe extern "C" fn mp_dmabuf_devmem_nl_fill(
-    mp_priv: *mut c_void,
-    rsp: *mut bindings::sk_buff,
-    rxq: *mut bindings::netdev_rx_queue,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    let (binding, rxq) = unsafe { (Binding::from_raw(mp_priv.cast()), RxQueue::from_raw(rxq)) };
-    let attr = provider::nl_fill_attr(rxq);
-    // SAFETY: `rsp` is a valid message (contract).
-    unsafe { bindings::nla_put_u32(rsp, attr as c_int, binding.id()) }
-}
-
-/// Provider `uninstall`.
-///
-/// # Safety
-///
-/// `mp_priv` is a live binding; `rxq` one of its queues (possibly a lease's
-/// virtual queue).
-unsafe extern "C" fn mp_dmabuf_devmem_uninstall(
-    mp_priv: *mut c_void,
-    rxq: *mut bindings::netdev_rx_queue,
-) {
-    // SAFETY: per the function's contract.
-    let (binding, rxq) = unsafe { (Binding::from_raw(mp_priv.cast()), RxQueue::from_raw(rxq)) };
-    let Some(rxq) = rxq else {
-        return;
-    };
-    // SAFETY: the core calls `uninstall` when the installation on `rxq`
-    // ends, after the queue stopped using the provider: the device
-    // unregisters (after `dev_shutdown()`), or a lease ended and the
-    // physical queue was reconfigured without it.
-    provider::uninstall(binding, &unsafe { UninstalledQueue::new(rxq) });
+    // SAFETY: page_pool calls this on a pool `init` accepted, with a netmem the
+    // pool held, as `Adapter::release_netmem` requires.
+    unsafe { Adapter::<Devmem>::release_netmem(pool, netmem) }
 }

@@ -20,8 +20,19 @@
 //! stack reads through `devmem.h`), and its size, against the number of free
 //! `net_iov`s, is the leak check when the binding is freed.
 
-use core::ptr::NonNull;
-use kernel::{alloc::KVVec, bindings, prelude::*};
+use crate::abstractions::alloc::kvvec_with_capacity_on;
+use kernel::{
+    alloc::{KVVec, NumaNode},
+    bindings,
+    prelude::*,
+};
+
+/// What the list holds: a handle to a carved `net_iov`, from which the
+/// handles of the ones after it in the same array are computed.
+pub(crate) trait Element: Copy {
+    /// The handle of the `i`th `net_iov` from this one in its array.
+    fn nth(self, i: usize) -> Self;
+}
 
 /// Most `net_iov`s taken under one lock (page_pool's cache refill size).
 pub(crate) const BATCH: usize = bindings::PP_ALLOC_CACHE_REFILL as usize;
@@ -29,8 +40,8 @@ pub(crate) const BATCH: usize = bindings::PP_ALLOC_CACHE_REFILL as usize;
 /// A carved segment: its first `net_iov` and how many follow it in the
 /// same array.
 #[derive(Clone, Copy)]
-struct Segment {
-    first: NonNull<bindings::net_iov>,
+struct Segment<P> {
+    first: P,
     count: usize,
 }
 
@@ -40,12 +51,12 @@ struct Segment {
 /// handed out, so that a `net_iov` given back twice, or never handed out, is
 /// caught instead of being handed out to two owners (C's genpool hits a
 /// `BUG_ON` there).
-pub(crate) struct FreeList {
+pub(crate) struct FreeList<P: Element> {
     /// Given back since bind; its capacity is every `net_iov` carved, so a
     /// free never allocates.
-    stack: KVVec<NonNull<bindings::net_iov>>,
+    stack: KVVec<P>,
     /// Every carved segment, in the order carved.
-    segments: KVVec<Segment>,
+    segments: KVVec<Segment<P>>,
     /// The next `net_iov` never handed out: `next_seg`'s `next_idx`th.
     next_seg: usize,
     next_idx: usize,
@@ -57,11 +68,7 @@ pub(crate) struct FreeList {
     total: usize,
 }
 
-// SAFETY: the pointers are to `net_iov`s owned by the binding that owns the
-// list; moving the list between threads moves no access to them.
-unsafe impl Send for FreeList {}
-
-impl FreeList {
+impl<P: Element> FreeList<P> {
     /// An empty list, for a binding being set up.
     pub(crate) fn new() -> Self {
         Self {
@@ -75,23 +82,30 @@ impl FreeList {
         }
     }
 
-    /// Makes room for `niovs` `net_iov`s in `segments` segments (at bind
-    /// time), with pages `0` to `niovs - 1` in all.
-    pub(crate) fn reserve(&mut self, niovs: usize, segments: usize) -> Result {
-        self.stack.reserve(niovs, GFP_KERNEL)?;
-        self.segments.reserve(segments, GFP_KERNEL)?;
+    /// A list with room for `niovs` `net_iov`s in `segments` segments
+    /// (pages `0` to `niovs - 1` in all), on NUMA node `nid`, the binding's
+    /// device's, where C's genpool keeps its chunk bitmaps.
+    pub(crate) fn with_room(niovs: usize, segments: usize, nid: NumaNode) -> Result<Self> {
         let words = niovs.div_ceil(64);
-        self.out.reserve(words, GFP_KERNEL)?;
-        while self.out.len() < words {
-            self.out.push(0, GFP_KERNEL)?;
+        let mut out = kvvec_with_capacity_on(words, GFP_KERNEL, nid)?;
+        for _ in 0..words {
+            out.push_within_capacity(0).map_err(|_| ENOMEM)?;
         }
-        Ok(())
+        Ok(Self {
+            stack: kvvec_with_capacity_on(niovs, GFP_KERNEL, nid)?,
+            segments: kvvec_with_capacity_on(segments, GFP_KERNEL, nid)?,
+            next_seg: 0,
+            next_idx: 0,
+            fresh: 0,
+            out,
+            total: 0,
+        })
     }
 
     /// Adds a newly carved segment: `count` `net_iov`s in one array from
     /// `first` on (at bind time; may allocate). Its pages must be within
     /// those given to [`FreeList::reserve`].
-    pub(crate) fn add(&mut self, first: NonNull<bindings::net_iov>, count: usize) -> Result {
+    pub(crate) fn add(&mut self, first: P, count: usize) -> Result {
         let total = self.total.checked_add(count).ok_or(EINVAL)?;
         if total > self.out.len() * 64 {
             return Err(EINVAL);
@@ -108,12 +122,11 @@ impl FreeList {
     }
 
     /// The next `net_iov` never handed out, if any.
-    fn take_fresh(&mut self) -> Option<NonNull<bindings::net_iov>> {
+    fn take_fresh(&mut self) -> Option<P> {
         while let Some(seg) = self.segments.get(self.next_seg) {
             if self.next_idx < seg.count {
-                // In bounds of the segment's array (`next_idx < count`), so
-                // the pointer is that `net_iov`'s.
-                let niov = NonNull::new(seg.first.as_ptr().wrapping_add(self.next_idx))?;
+                // In bounds of the segment's array (`next_idx < count`).
+                let niov = seg.first.nth(self.next_idx);
                 self.next_idx += 1;
                 self.fresh -= 1;
                 return Some(niov);
@@ -126,10 +139,7 @@ impl FreeList {
 
     /// Takes a free `net_iov`, the most recently given back first; `page`
     /// gives its page in the dma-buf.
-    pub(crate) fn take(
-        &mut self,
-        page: impl Fn(NonNull<bindings::net_iov>) -> usize,
-    ) -> Option<NonNull<bindings::net_iov>> {
+    pub(crate) fn take(&mut self, page: impl Fn(P) -> usize) -> Option<P> {
         let niov = match self.stack.pop() {
             Some(niov) => niov,
             None => self.take_fresh()?,
@@ -144,7 +154,7 @@ impl FreeList {
     /// Gives back the `net_iov` of page `page`; `false`, and the list left
     /// alone, if it is not handed out (a double free, or not one of the
     /// binding's pages).
-    pub(crate) fn give(&mut self, niov: NonNull<bindings::net_iov>, page: usize) -> bool {
+    pub(crate) fn give(&mut self, niov: P, page: usize) -> bool {
         if self.len() >= self.total {
             return false;
         }

@@ -4,9 +4,8 @@
 //! dma-buf, and letting go of a device that unregisters.
 
 use crate::abstractions::net::TcpSock;
-use crate::binding::{Binding, UnregisteringDevice};
-use crate::ids;
-use crate::netmem::{NetIov, NiovSize};
+use crate::binding::{ids, Binding, NetIov, UnregisteringDevice};
+use crate::niov_size::NiovSize;
 use kernel::{prelude::*, sync::aref::ARef, sync::rcu};
 
 /// The TX binding `id`, referenced, if `sk`'s route leads to its device (or
@@ -21,7 +20,7 @@ pub(crate) fn get_binding(sk: &TcpSock, id: u32) -> Result<ARef<Binding>> {
     }
     let rcu = rcu::read_lock();
     match sk.route_dev(&rcu)? {
-        Some(dev) if dev == binding.dev() || dev.cast() == binding.vdev() => Ok(binding),
+        Some(dev) if Some(dev) == binding.dev() || Some(dev) == binding.vdev() => Ok(binding),
         _ => Err(ENODEV),
     }
 }

@@ -8,7 +8,11 @@
 
 use core::{alloc::Layout, mem::MaybeUninit, pin::Pin};
 use kernel::{
-    alloc::{allocator::Kmalloc, AllocError, Allocator, Flags, NumaNode},
+    alloc::{
+        allocator::{KVmalloc, Kmalloc},
+        layout::ArrayLayout,
+        AllocError, Allocator, Flags, KVVec, NumaNode,
+    },
     prelude::*,
 };
 
@@ -37,7 +41,27 @@ where
 /// `KBox::new` on `nid`.
 pub(crate) fn kbox_new_on<T>(value: T, flags: Flags, nid: NumaNode) -> Result<KBox<T>> {
     let ptr = Kmalloc::alloc(Layout::new::<MaybeUninit<T>>(), flags, nid)?;
-    // SAFETY: as in `kbox_pin_init_on`.
+    // SAFETY: `ptr` is a fresh `Kmalloc` allocation with the layout of
+    // `MaybeUninit<T>`, which is what `KBox<MaybeUninit<T>>` owns.
     let uninit = unsafe { KBox::<MaybeUninit<T>>::from_raw(ptr.as_ptr().cast()) };
     Ok(KBox::write(uninit, value))
+}
+
+/// An empty `KVVec` with room for `cap` elements, allocated on `nid` (as
+/// `kvmalloc_array_node()`), so that pushing up to `cap` never allocates.
+pub(crate) fn kvvec_with_capacity_on<T>(
+    cap: usize,
+    flags: Flags,
+    nid: NumaNode,
+) -> Result<KVVec<T>> {
+    if cap == 0 || core::mem::size_of::<T>() == 0 {
+        return Ok(KVVec::new());
+    }
+    let layout = ArrayLayout::<T>::new(cap).map_err(|_| ENOMEM)?;
+    let ptr = KVmalloc::alloc(layout.into(), flags, nid)?;
+    // SAFETY: `ptr` is a fresh `KVmalloc` allocation, aligned for `T`, of
+    // `cap` elements of `T` (`ArrayLayout` keeps that below `isize::MAX`
+    // bytes), which is what a `KVVec<T>` of capacity `cap` owns; a length of
+    // zero needs no initialised element.
+    Ok(unsafe { KVVec::from_raw_parts(ptr.as_ptr().cast(), 0, cap) })
 }

@@ -4,9 +4,11 @@
 //!
 //! The kernel crate has `warn_on!` only. A path that runs once per buffer
 //! must warn once, as C's `WARN_ON_ONCE` does, or a misbehaving driver floods
-//! the log. This emits the same bug-table entry as C, with `BUGFLAG_ONCE`, so
-//! the "already warned" state is kept where C keeps it and is reset with C's
-//! (`/sys/kernel/debug/clear_warn_once`).
+//! the log. This keeps a flag per call site, as C does, and warns through
+//! `warn_on!`; unlike C's `BUGFLAG_ONCE` the flag is not reset by
+//! `/sys/kernel/debug/clear_warn_once`. In `rust/kernel/bug.rs` this would
+//! be `warn_flags!` with `BUGFLAG_ONCE`, which is private to the kernel
+//! crate today.
 //!
 //! C header: [`include/asm-generic/bug.h`](srctree/include/asm-generic/bug.h)
 
@@ -14,16 +16,14 @@
 /// returns the condition's value, as C's `WARN_ON_ONCE`.
 macro_rules! warn_on_once {
     ($cond:expr) => {{
+        static WARNED: kernel::sync::atomic::AtomicFlag =
+            kernel::sync::atomic::AtomicFlag::new(false);
         let cond = $cond;
-        // Without `CONFIG_BUG` there is no bug table (nor `BUGFLAG_ONCE`):
-        // the condition is only evaluated, as with the kernel's `warn_on!`.
-        #[cfg(CONFIG_BUG)]
-        if cond {
-            kernel::warn_flags!(
-                file!(),
-                kernel::bug::bugflag_taint(kernel::bindings::TAINT_WARN)
-                    | kernel::bindings::BUGFLAG_ONCE
-            );
+        if cond
+            && !WARNED.load(kernel::sync::atomic::Relaxed)
+            && !WARNED.xchg(true, kernel::sync::atomic::Relaxed)
+        {
+            kernel::warn_on!(true);
         }
         cond
     }};

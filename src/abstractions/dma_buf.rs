@@ -1,50 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Owned dma-buf references, attachments and mappings.
+//! dma-buf importer side: a reference to a buffer, a device's attachment to
+//! it, and the attachment's DMA mapping.
 //!
-//! Each type releases what it holds when dropped, so a failed bind unwinds by
-//! drop order. A finished binding keeps the raw pointers in its C structure
-//! (see [`crate::binding`]) and turns them back into these types to free them.
+//! Each owner type releases what it holds when dropped, and each borrows
+//! what it was made from: a [`Mapping`] borrows its [`Attachment`], which
+//! borrows its [`DmaBuf`], so the compiler rejects unmapping after detaching
+//! or detaching after the last put. An attachment also holds a reference on
+//! the attached device ([`ARef<Device>`]): a binding can outlive the netdev
+//! that asked for it, and unmapping and detaching need the device structure.
+//!
+//! A user that keeps the pieces in a C structure (devmem's binding does:
+//! `devmem.h` readers see its fields) gives them away with `into_raw` and
+//! takes them back, in the same borrowing order, with the `unsafe`
+//! `from_raw` constructors.
+//!
+//! Shaped as `rust/kernel/dma_buf.rs` would be.
 //!
 //! C header: [`include/linux/dma-buf.h`](srctree/include/linux/dma-buf.h)
 
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     bindings,
+    device::Device,
+    dma::DataDirection,
     error::{from_err_ptr, to_result},
     prelude::*,
+    sync::aref::ARef,
 };
 
-/// DMA direction of a binding: RX bindings are mapped from the device, TX
-/// bindings to it, and each is unmapped with the direction it was mapped with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// `DMA_FROM_DEVICE`, for bind-rx.
-    FromDevice,
-    /// `DMA_TO_DEVICE`, for bind-tx.
-    ToDevice,
+/// The C pointer of a device.
+///
+/// `Device::as_raw` is private to the kernel crate; `Device` is a
+/// `#[repr(transparent)]` wrapper of `Opaque<struct device>`, so its address
+/// is the C structure's. In `rust/kernel/` this is `dev.as_raw()`.
+fn device_ptr(dev: &Device) -> *mut bindings::device {
+    core::ptr::from_ref(dev).cast_mut().cast()
 }
 
-impl Direction {
-    /// The direction of a C `enum dma_data_direction`, if devmem uses it.
-    pub(crate) fn from_raw(dir: bindings::dma_data_direction) -> Option<Self> {
-        match dir {
-            bindings::dma_data_direction_DMA_FROM_DEVICE => Some(Self::FromDevice),
-            bindings::dma_data_direction_DMA_TO_DEVICE => Some(Self::ToDevice),
-            _ => None,
-        }
-    }
-
-    /// The C value.
-    pub(crate) fn as_raw(self) -> bindings::dma_data_direction {
-        match self {
-            Self::FromDevice => bindings::dma_data_direction_DMA_FROM_DEVICE,
-            Self::ToDevice => bindings::dma_data_direction_DMA_TO_DEVICE,
-        }
-    }
+/// A C `enum dma_data_direction` as the kernel crate's type, for the values
+/// a dma-buf mapping can have.
+pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> Option<DataDirection> {
+    [
+        DataDirection::ToDevice,
+        DataDirection::FromDevice,
+        DataDirection::Bidirectional,
+    ]
+    .into_iter()
+    .find(|d| bindings::dma_data_direction::from(*d) == dir)
 }
 
-/// A reference to a dma-buf, taken from a file descriptor.
+/// A reference to a dma-buf.
 ///
 /// # Invariants
 ///
@@ -67,7 +73,8 @@ impl DmaBuf {
     ///
     /// # Safety
     ///
-    /// `ptr` must come from [`DmaBuf::into_raw`] and not have been taken back.
+    /// `ptr` must come from [`DmaBuf::into_raw`] and not have been taken back
+    /// since.
     pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::dma_buf>) -> Self {
         // INVARIANT: the caller passes on the reference `into_raw` kept.
         Self(ptr)
@@ -76,41 +83,38 @@ impl DmaBuf {
     /// Gives away the reference; the pointer stays valid until it is taken
     /// back with [`DmaBuf::from_raw`] and dropped.
     pub(crate) fn into_raw(self) -> NonNull<bindings::dma_buf> {
-        let ptr = self.0;
-        core::mem::forget(self);
-        ptr
+        ManuallyDrop::new(self).0
+    }
+
+    /// The C pointer, valid while `self` is.
+    pub(crate) fn as_raw(&self) -> *mut bindings::dma_buf {
+        self.0.as_ptr()
     }
 
     /// The size of the buffer in bytes.
     pub(crate) fn size(&self) -> usize {
         // SAFETY: the dma-buf is alive by the type invariant; `size` is
-        // constant after export.
+        // set by the exporter before export and never changes.
         unsafe { (*self.0.as_ptr()).size }
     }
 
-    /// Attaches `dev` to the buffer.
-    ///
-    /// The attachment pins `dev`: a binding, and so its attachment, can
-    /// outlive the netdev that asked for it (a netlink socket or an skb holds
-    /// it), and unmapping needs the device structure.
-    pub(crate) fn attach(&self, dev: NonNull<bindings::device>) -> Result<Attachment> {
-        // SAFETY: the dma-buf is alive by the type invariant, and the caller's
-        // `dev` is a live device (it comes from the netdev's queue).
-        let att = from_err_ptr(unsafe { bindings::dma_buf_attach(self.0.as_ptr(), dev.as_ptr()) })?;
+    /// Attaches `dev` to the buffer; the attachment keeps a reference on
+    /// `dev` until it is dropped.
+    pub(crate) fn attach(&self, dev: &Device) -> Result<Attachment<'_>> {
+        // SAFETY: the dma-buf is alive by the type invariant, and `&Device`
+        // proves a reference on the device is held for the call.
+        let att =
+            from_err_ptr(unsafe { bindings::dma_buf_attach(self.as_raw(), device_ptr(dev)) })?;
         let att = NonNull::new(att).ok_or(EINVAL)?;
-        // SAFETY: `dev` is live (see above); the reference is dropped when the
-        // attachment is.
-        unsafe { bindings::get_device(dev.as_ptr()) };
-        // INVARIANT: `dma_buf_attach` succeeded on this dma-buf, and the
-        // reference on its device was just taken.
+        // INVARIANT: `dma_buf_attach` attached `dev` to this dma-buf, whose
+        // borrow outlives the result; the `ARef` is the reference on `dev`.
         Ok(Attachment {
-            dmabuf: self.0,
+            dmabuf: self,
             att,
+            _dev: dev.into(),
         })
     }
-}
 
-impl DmaBuf {
     /// Maps the whole buffer into the kernel, for a device that moves data
     /// with the CPU; the mapping borrows the buffer. Fails as the exporter
     /// does (`EINVAL` when it has no `vmap`), and with `EOPNOTSUPP` for I/O
@@ -119,16 +123,12 @@ impl DmaBuf {
         let mut map = bindings::iosys_map::default();
         // SAFETY: the dma-buf is alive by the type invariant; `map` is a
         // valid, cleared map for the exporter to fill.
-        to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.0.as_ptr(), &mut map) })?;
+        to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
         // INVARIANT: `map` is a mapping of this dma-buf just made, which the
         // borrow keeps alive.
-        let map = KernelMap {
-            dmabuf: self.0,
-            map,
-            _buf: PhantomData,
-        };
+        let map = KernelMap { dmabuf: self, map };
         if map.map.is_iomem {
-            return Err(crate::abstractions::net::eopnotsupp());
+            return Err(crate::abstractions::error::eopnotsupp());
         }
         Ok(map)
     }
@@ -141,122 +141,122 @@ impl Drop for DmaBuf {
     }
 }
 
-/// A device's attachment to a dma-buf.
+/// A device's attachment to a dma-buf, borrowing the dma-buf.
 ///
 /// # Invariants
 ///
-/// `att` is an attachment of `dmabuf`, which outlives it, and holds a
-/// reference on the attached device `att.dev`.
-pub(crate) struct Attachment {
-    dmabuf: NonNull<bindings::dma_buf>,
+/// `att` is a live attachment of `dmabuf` made by `dma_buf_attach`, owned
+/// by this object, and `_dev` is a reference on the attached device.
+pub(crate) struct Attachment<'a> {
+    dmabuf: &'a DmaBuf,
     att: NonNull<bindings::dma_buf_attachment>,
+    _dev: ARef<Device>,
 }
 
-impl Attachment {
+impl<'a> Attachment<'a> {
     /// Takes back an attachment given away with [`Attachment::into_raw`].
     ///
     /// # Safety
     ///
     /// `att` must come from [`Attachment::into_raw`] on an attachment of
-    /// `dmabuf`, not taken back yet, and `dmabuf` must outlive the result.
+    /// `dmabuf` and not have been taken back since.
     pub(crate) unsafe fn from_raw(
-        dmabuf: NonNull<bindings::dma_buf>,
+        dmabuf: &'a DmaBuf,
         att: NonNull<bindings::dma_buf_attachment>,
     ) -> Self {
-        // INVARIANT: guaranteed by the caller.
-        Self { dmabuf, att }
+        // SAFETY: the attachment is alive (caller) and its `dev` was set by
+        // `dma_buf_attach`; `into_raw` left the reference on it behind, which
+        // this `ARef` takes back.
+        let dev = unsafe { ARef::from_raw(NonNull::new_unchecked((*att.as_ptr()).dev).cast()) };
+        // INVARIANT: per the caller, with the device reference just taken back.
+        Self {
+            dmabuf,
+            att,
+            _dev: dev,
+        }
     }
 
-    /// Gives the attachment away, to be taken back with [`Attachment::from_raw`].
+    /// Gives the attachment, and its reference on the device, away, to be
+    /// taken back with [`Attachment::from_raw`].
     pub(crate) fn into_raw(self) -> NonNull<bindings::dma_buf_attachment> {
-        let att = self.att;
-        core::mem::forget(self);
-        att
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the device
+        // reference is read out exactly once and leaves with the attachment.
+        let dev = unsafe { core::ptr::read(&this._dev) };
+        let _ = ARef::into_raw(dev);
+        this.att
     }
 
     /// Maps the attachment for DMA in direction `dir`.
-    pub(crate) fn map(&self, dir: Direction) -> Result<Mapping> {
+    pub(crate) fn map(&self, dir: DataDirection) -> Result<Mapping<'_>> {
         // SAFETY: the attachment is alive by the type invariant.
         let sgt = from_err_ptr(unsafe {
-            bindings::dma_buf_map_attachment_unlocked(self.att.as_ptr(), dir.as_raw())
+            bindings::dma_buf_map_attachment_unlocked(self.att.as_ptr(), dir.into())
         })?;
         let sgt = NonNull::new(sgt).ok_or(EINVAL)?;
-        // INVARIANT: `sgt` is the mapping just made of this attachment.
+        // INVARIANT: `sgt` is the mapping just made of this attachment, in
+        // `dir`, and the borrow keeps the attachment alive.
         Ok(Mapping {
-            att: self.att,
+            att: self,
             sgt,
             dir,
         })
     }
 }
 
-impl Drop for Attachment {
+impl Drop for Attachment<'_> {
     fn drop(&mut self) {
-        // SAFETY: the attachment is alive by the type invariant; `dev` is set
-        // at attach time and never changes.
-        let dev = unsafe { (*self.att.as_ptr()).dev };
-        // SAFETY: by the type invariant `att` is an attachment of `dmabuf`.
-        unsafe { bindings::dma_buf_detach(self.dmabuf.as_ptr(), self.att.as_ptr()) };
-        // SAFETY: by the type invariant this object holds a reference on
-        // `dev`, which is no longer used now the attachment is gone.
-        unsafe { bindings::put_device(dev) };
+        // SAFETY: by the type invariant `att` is a live attachment of
+        // `dmabuf`, owned here; `_dev` is dropped after it, so the device
+        // outlives the detach.
+        unsafe { bindings::dma_buf_detach(self.dmabuf.as_raw(), self.att.as_ptr()) };
     }
 }
 
-/// A DMA mapping of an attachment, unmapped with the direction it was mapped
-/// with.
+/// A DMA mapping of an attachment, borrowing the attachment; unmapped with
+/// the direction it was mapped with.
 ///
 /// # Invariants
 ///
-/// `sgt` is a mapping of `att` made in direction `dir`; `att` outlives it.
-pub(crate) struct Mapping {
-    att: NonNull<bindings::dma_buf_attachment>,
+/// `sgt` is a live mapping of `att`, made in direction `dir` by
+/// `dma_buf_map_attachment_unlocked` and owned by this object.
+pub(crate) struct Mapping<'a> {
+    att: &'a Attachment<'a>,
     sgt: NonNull<bindings::sg_table>,
-    dir: Direction,
+    dir: DataDirection,
 }
 
-impl Mapping {
+impl<'a> Mapping<'a> {
     /// Takes back a mapping given away with [`Mapping::into_raw`].
     ///
     /// # Safety
     ///
-    /// `sgt` must come from [`Mapping::into_raw`] on a mapping of `att` made in
-    /// direction `dir`, not taken back yet, and `att` must outlive the result.
+    /// `sgt` must come from [`Mapping::into_raw`] on a mapping of `att` made
+    /// in direction `dir`, and not have been taken back since.
     pub(crate) unsafe fn from_raw(
-        att: NonNull<bindings::dma_buf_attachment>,
+        att: &'a Attachment<'a>,
         sgt: NonNull<bindings::sg_table>,
-        dir: Direction,
+        dir: DataDirection,
     ) -> Self {
-        // INVARIANT: guaranteed by the caller.
+        // INVARIANT: per the caller.
         Self { att, sgt, dir }
     }
 
     /// Gives the mapping away, to be taken back with [`Mapping::from_raw`].
     pub(crate) fn into_raw(self) -> NonNull<bindings::sg_table> {
-        let sgt = self.sgt;
-        core::mem::forget(self);
-        sgt
-    }
-
-    /// The DMA segments of the mapping, as `(dma address, length)`.
-    pub(crate) fn segments(&self) -> impl Iterator<Item = (bindings::dma_addr_t, usize)> + '_ {
-        // SAFETY: the table is a live DMA mapping by the type invariant, and
-        // it stays mapped while `self` is borrowed.
-        let table = unsafe { kernel::scatterlist::SGTable::from_raw(self.sgt.as_ptr()) };
-        table
-            .iter()
-            .map(|sg| (sg.dma_address(), sg.dma_len() as usize))
+        ManuallyDrop::new(self).sgt
     }
 }
 
-impl Drop for Mapping {
+impl Drop for Mapping<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant `sgt` maps `att` in direction `dir`.
+        // SAFETY: by the type invariant `sgt` is a live mapping of `att`, made
+        // in `dir` and owned here; the borrow keeps `att` attached.
         unsafe {
             bindings::dma_buf_unmap_attachment_unlocked(
-                self.att.as_ptr(),
+                self.att.att.as_ptr(),
                 self.sgt.as_ptr(),
-                self.dir.as_raw(),
+                self.dir.into(),
             )
         };
     }
@@ -266,11 +266,10 @@ impl Drop for Mapping {
 ///
 /// # Invariants
 ///
-/// `map` is a live `dma_buf_vmap` mapping of `dmabuf`, which outlives it.
+/// `map` is a live `dma_buf_vmap` mapping of `dmabuf`, owned by this object.
 pub(crate) struct KernelMap<'a> {
-    dmabuf: NonNull<bindings::dma_buf>,
+    dmabuf: &'a DmaBuf,
     map: bindings::iosys_map,
-    _buf: PhantomData<&'a DmaBuf>,
 }
 
 impl<'a> KernelMap<'a> {
@@ -279,31 +278,46 @@ impl<'a> KernelMap<'a> {
     /// # Safety
     ///
     /// `map` must come from [`KernelMap::into_raw`] on a mapping of `dmabuf`,
-    /// not taken back yet, and `dmabuf` must outlive the result.
-    pub(crate) unsafe fn from_raw(
-        dmabuf: NonNull<bindings::dma_buf>,
-        map: bindings::iosys_map,
-    ) -> Self {
+    /// and not have been taken back since.
+    pub(crate) unsafe fn from_raw(dmabuf: &'a DmaBuf, map: bindings::iosys_map) -> Self {
         // INVARIANT: guaranteed by the caller.
-        Self {
-            dmabuf,
-            map,
-            _buf: PhantomData,
-        }
+        Self { dmabuf, map }
     }
 
     /// Gives the mapping away, to be taken back with [`KernelMap::from_raw`]
     /// (which needs the dma-buf it maps).
     pub(crate) fn into_raw(self) -> bindings::iosys_map {
-        let map = self.map;
-        core::mem::forget(self);
-        map
+        ManuallyDrop::new(self).map
     }
 }
 
 impl Drop for KernelMap<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant `map` maps `dmabuf`, which is alive.
-        unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_ptr(), &mut self.map) };
+        // SAFETY: by the type invariant `map` is a live mapping of `dmabuf`,
+        // owned here, and the borrow keeps the dma-buf alive.
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_raw(), &mut self.map) };
     }
+}
+
+/// Runs `f` on the pieces a C structure holds, lent as borrowed owner types
+/// that are never dropped here: for a user that must unmap or read one of
+/// them while the structure keeps ownership.
+///
+/// # Safety
+///
+/// `dmabuf` and `att` must be as [`DmaBuf::from_raw`] and
+/// [`Attachment::from_raw`] require, and nothing may take them back while
+/// `f` runs.
+pub(crate) unsafe fn with_borrowed<R>(
+    dmabuf: NonNull<bindings::dma_buf>,
+    att: NonNull<bindings::dma_buf_attachment>,
+    f: impl FnOnce(&Attachment<'_>) -> R,
+) -> R {
+    // SAFETY: per the caller; `ManuallyDrop` keeps the reference with the
+    // C structure.
+    let dmabuf = ManuallyDrop::new(unsafe { DmaBuf::from_raw(dmabuf) });
+    // SAFETY: per the caller; `ManuallyDrop` leaves the attachment, and its
+    // device reference, with the C structure.
+    let att = ManuallyDrop::new(unsafe { Attachment::from_raw(&dmabuf, att) });
+    f(&att)
 }

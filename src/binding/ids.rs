@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The table of live bindings by netlink ID, for TX lookups.
+//! The table of live bindings by netlink ID, for TX lookups and dmabuf-get.
 //!
 //! IDs are allocated cyclically from 1, so a freed ID is not reused at once.
 //! The table itself is defined in C (`devmem_ids.c`) for its static
@@ -8,7 +8,7 @@
 //! RCU grace period before it drops the socket's reference, so an entry seen
 //! under the RCU read lock is not freed before that lock is released.
 
-use crate::binding::{Binding, RawBinding};
+use super::Binding;
 use core::{cell::UnsafeCell, ptr::NonNull};
 use kernel::{
     bindings,
@@ -29,20 +29,21 @@ fn table() -> *mut bindings::xarray {
     &raw mut bindings::net_devmem_rust_bindings
 }
 
-/// Gives `binding` an ID and makes it visible to [`lookup`].
-pub(crate) fn insert(binding: &mut RawBinding) -> Result {
+/// Gives the complete binding `b` an ID, stored in `id`, and makes it
+/// visible to [`lookup`]. Only [`super::builder::Complete::publish`] calls
+/// it.
+pub(super) fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>, id: &mut u32) -> Result {
     let limit = bindings::xa_limit {
         min: 0,
         max: u32::MAX,
     };
-    let entry = binding.as_raw().cast();
-    // SAFETY: the table is a live xarray; the ID slot is the binding's own
-    // field; `NEXT_ID` is only used under the table's lock.
+    // SAFETY: the table is a live xarray (static); `NEXT_ID` is only used by
+    // `xa_alloc_cyclic`, under the table's lock.
     let ret = unsafe {
         bindings::xa_alloc_cyclic(
             table(),
-            binding.id_slot(),
-            entry,
+            id,
+            b.as_ptr().cast(),
             limit,
             NEXT_ID.0.get(),
             bindings::GFP_KERNEL,
@@ -54,7 +55,7 @@ pub(crate) fn insert(binding: &mut RawBinding) -> Result {
 
 /// Hides the binding with `id` from [`lookup`].
 pub(crate) fn remove(id: u32) {
-    // SAFETY: the table is a live xarray.
+    // SAFETY: the table is a live xarray (static), which locks itself.
     unsafe { bindings::xa_erase(table(), id as usize) };
 }
 

@@ -9,7 +9,7 @@
 //! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
 
 use crate::abstractions::alloc::{kbox_new_on, node};
-use crate::netmem::NiovSize;
+use crate::niov_size::NiovSize;
 use core::ptr::NonNull;
 use kernel::{alloc::KVVec, bindings, prelude::*, types::Opaque};
 
@@ -122,8 +122,8 @@ impl ChunkPool {
 ///
 /// `owner` must come from [`ChunkPool::add_chunk`] and not be used afterwards.
 unsafe fn free_owner(owner: *mut bindings::dmabuf_genpool_chunk_owner) {
-    // SAFETY: per the function's contract both allocations are ours; the
-    // array's length equals its capacity.
+    // SAFETY: `owner` and its `net_iov` array come from `add_chunk`, and no
+    // one uses them again (caller); the array's length equals its capacity.
     unsafe {
         let area = &(*owner).area;
         drop(KVVec::from_raw_parts(
@@ -162,7 +162,8 @@ pub(crate) struct OwnedChunkPool(NonNull<bindings::gen_pool>);
 impl OwnedChunkPool {
     /// Creates an empty pool of granules of `size`.
     pub(crate) fn new(nid: c_int, size: NiovSize) -> Result<Self> {
-        // SAFETY: plain allocation.
+        // SAFETY: `gen_pool_create` only allocates (any order and node are
+        // accepted); the pool it returns is ours.
         let pool = unsafe { bindings::gen_pool_create(size.shift() as c_int, nid) };
         // INVARIANT: the new pool is ours and empty.
         NonNull::new(pool).map(Self).ok_or(ENOMEM)

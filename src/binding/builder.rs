@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Building a binding, in stages the type system orders.
+//!
+//! [`Builder<New>`] has the structure, its lock, queue table, stats and
+//! reference count; [`Builder::map`] attaches and maps the dma-buf (the
+//! attachment and the mapping are made together, so they always belong to
+//! each other); [`Builder::carve`] cuts the mapping into `net_iov`s, and for
+//! TX fills the page table, whose length it makes; [`Builder::finish`] maps
+//! the buffer for the CPU if asked and installs the free list, giving a
+//! [`Complete`] binding, the only kind [`Complete::publish`] makes visible
+//! (ID table, then the socket's list). Dropping a builder, or a `Complete`,
+//! at any stage releases what it holds, synchronously.
+
+use super::genpool::{ChunkPool, OwnedChunkPool};
+use super::niov::NiovPtr;
+use super::{ids, BindingStorage, FreeList, Teardown};
+use crate::abstractions::alloc::{kbox_pin_init_on, node};
+use crate::abstractions::dma_buf::DmaBuf;
+use crate::abstractions::net::{DeviceId, Extack, NetDevice};
+use crate::abstractions::percpu_ref::PercpuRef;
+use crate::abstractions::sync::new_spinlock_bh;
+use crate::niov_size::NiovSize;
+use core::{marker::PhantomData, pin::Pin, ptr::NonNull};
+use kernel::{
+    alloc::KVVec, bindings, device::Device, dma::DataDirection, prelude::*, scatterlist::SGTable,
+    types::Opaque,
+};
+
+/// Stage: allocated and initialised, no dma-buf yet.
+pub(crate) struct New;
+/// Stage: dma-buf referenced, attached and mapped.
+pub(crate) struct Mapped;
+/// Stage: carved into `net_iov`s (and the TX page table filled).
+pub(crate) struct Carved;
+
+/// A binding being built.
+///
+/// # Invariants
+///
+/// `raw` owns a binding allocated by [`Builder::new`] that nothing else
+/// can reach; `S` says what it holds: from [`Mapped`] on, `dmabuf`,
+/// `attachment` and `sgt` (a mapping of that attachment in `direction`);
+/// from [`Carved`] on, the genpool with every segment of the mapping carved
+/// into `raw.1` and, for TX, a `tx_vec` of one entry per page.
+pub(crate) struct Builder<S> {
+    raw: Teardown,
+    _stage: PhantomData<S>,
+}
+
+impl<S> Builder<S> {
+    fn c(&self) -> *mut bindings::net_devmem_dmabuf_binding {
+        self.raw.0.as_ptr()
+    }
+
+    fn next<T>(self) -> Builder<T> {
+        // INVARIANT: each caller moves on only once the next stage holds.
+        Builder {
+            raw: self.raw,
+            _stage: PhantomData,
+        }
+    }
+
+    fn niov_size(&self) -> NiovSize {
+        // SAFETY: the binding is ours (type invariant); `new` set the shift.
+        NiovSize::from_shift(unsafe { (*self.c()).niov_shift }).unwrap_or(NiovSize::PAGE)
+    }
+
+    fn direction(&self) -> DataDirection {
+        // SAFETY: the binding is ours (type invariant); `new` set it.
+        let dir = unsafe { (*self.c()).direction };
+        crate::abstractions::dma_buf::direction_from_raw(dir).unwrap_or(DataDirection::FromDevice)
+    }
+}
+
+impl Builder<New> {
+    /// Allocates a binding for `dev` with `net_iov`s of `size`, on the
+    /// device's NUMA node, with its lock, queue table, stats and reference
+    /// count initialised in place. `vdev` is the virtual device bind-tx was
+    /// called on (netkit), only ever compared.
+    pub(crate) fn new(
+        dev: &NetDevice,
+        vdev: Option<DeviceId>,
+        dir: DataDirection,
+        size: NiovSize,
+    ) -> Result<Self> {
+        let dev_raw = dev.as_raw();
+        let vdev_raw = vdev.map_or(core::ptr::null_mut(), |v| v.addr() as *mut c_void);
+        let c = Opaque::<bindings::net_devmem_dmabuf_binding>::try_ffi_init(
+            move |b: *mut bindings::net_devmem_dmabuf_binding| -> Result {
+                // SAFETY: `b` is valid for writes of one binding and pinned.
+                // All-zero gives null resource pointers and an unlinked list
+                // node; the stats, table, lock and count are then initialised
+                // where they will stay, the lock with a static class, the
+                // count with this provider's release.
+                unsafe {
+                    b.write_bytes(0, 1);
+                    (*b).dev = dev_raw;
+                    (*b).vdev = vdev_raw;
+                    (*b).direction = dir.into();
+                    (*b).niov_shift = size.shift();
+                    // The counters dmabuf-get sums, zeroed; C updates and sums
+                    // them, the free path releases them.
+                    (*b).stats = bindings::net_devmem_dmabuf_stats_alloc();
+                    if (*b).stats.is_null() {
+                        return Err(ENOMEM);
+                    }
+                    bindings::xa_init_flags(&raw mut (*b).bound_rxqs, bindings::XA_FLAGS_ALLOC);
+                    bindings::__mutex_init(
+                        &raw mut (*b).lock,
+                        c"&binding->lock".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    );
+                    PercpuRef::init(&raw mut (*b).ref_, super::release)
+                        .inspect_err(|_| bindings::free_percpu((*b).stats.cast()))
+                }
+            },
+        );
+        // The free list first: if the C part fails, dropping the list is all
+        // the unwinding needed.
+        let init = try_pin_init!(BindingStorage {
+            free <- new_spinlock_bh!(FreeList::new(), c"binding->free"),
+            c <- c,
+        }? Error);
+        let boxed: Pin<KBox<BindingStorage>> =
+            kbox_pin_init_on(init, GFP_KERNEL, node(dev.numa_node()))?;
+        // SAFETY: the binding is never moved out of its allocation: only its
+        // address is kept, and `Teardown` frees it in place.
+        let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
+        // INVARIANT: just initialised; it owns no resource yet, and its free
+        // list is empty.
+        Ok(Self {
+            raw: Teardown(NonNull::new(ptr.cast()).ok_or(ENOMEM)?, FreeList::new()),
+            _stage: PhantomData,
+        })
+    }
+
+    /// Attaches `dma_dev` to `dmabuf` and maps the attachment in the
+    /// binding's direction; the binding takes over all three.
+    pub(crate) fn map(
+        self,
+        dmabuf: DmaBuf,
+        dma_dev: &Device,
+        extack: &Extack<'_>,
+    ) -> Result<Builder<Mapped>> {
+        let dir = self.direction();
+        let (sgt, att) = {
+            let att = dmabuf.attach(dma_dev).inspect_err(|_| {
+                extack.set_msg(c"Failed to bind dmabuf to device");
+            })?;
+            let mapping = att.map(dir).inspect_err(|_| {
+                extack.set_msg(c"Failed to map dmabuf attachment");
+            })?;
+            (mapping.into_raw(), att.into_raw())
+        };
+        let b = self.c();
+        // SAFETY: the binding is ours (type invariant); the fields take over
+        // the dma-buf reference, its attachment and the attachment's mapping,
+        // which `Teardown` gives back to their owner types in order.
+        unsafe {
+            (*b).sgt = sgt.as_ptr();
+            (*b).attachment = att.as_ptr();
+            (*b).dmabuf = dmabuf.into_raw().as_ptr();
+        }
+        Ok(self.next())
+    }
+}
+
+impl Builder<Mapped> {
+    fn dmabuf_size(&self) -> usize {
+        // SAFETY: the binding is ours and holds a dma-buf from `map` on (type
+        // invariant); its size is constant.
+        unsafe { (*(*self.c()).dmabuf).size }
+    }
+
+    fn table(&self) -> &SGTable {
+        // SAFETY: from `map` on the binding owns `sgt`, a live mapping that
+        // stays mapped and unchanged while the builder is borrowed.
+        unsafe { SGTable::from_raw((*self.c()).sgt) }
+    }
+
+    /// Carves every DMA segment of the mapping into `net_iov`s, on node
+    /// `nid`, checking each segment as C does (page-aligned lengths; a
+    /// larger `net_iov` size must align length and address); for TX, also
+    /// builds the page table.
+    pub(crate) fn carve(mut self, nid: c_int, extack: &Extack<'_>) -> Result<Builder<Carved>> {
+        let page = NiovSize::PAGE.bytes();
+        let size = self.niov_size();
+        let size_bytes = self.dmabuf_size();
+        let mut tx_vec = None;
+        if self.direction() == DataDirection::ToDevice {
+            if size_bytes % page != 0 {
+                extack.set_msg(c"TX dma-buf size must be a multiple of PAGE_SIZE");
+                return Err(EINVAL);
+            }
+            let pages = size_bytes / page;
+            let mut v = KVVec::with_capacity(pages, GFP_KERNEL)?;
+            for _ in 0..pages {
+                v.push(core::ptr::null_mut(), GFP_KERNEL)?;
+            }
+            tx_vec = Some(v);
+        }
+
+        let pool = OwnedChunkPool::new(nid, size)?;
+        let (niovs, segments) = self.table().iter().fold((0usize, 0usize), |(n, s), sg| {
+            (n + ((sg.dma_len() as usize) >> size.shift()), s + 1)
+        });
+        self.raw.1 = FreeList::with_room(niovs, segments, node(nid))?;
+        let pool_raw = pool.into_raw();
+        // SAFETY: the binding is ours; the field takes over the pool, which
+        // `Teardown` destroys.
+        unsafe { (*self.c()).chunk_pool = pool_raw };
+        // SAFETY: the pool was just stored in the binding, which keeps it
+        // until `Teardown`; only this builder uses it meanwhile.
+        let pool = unsafe { ChunkPool::from_raw(pool_raw) };
+
+        let mut virt = 0usize;
+        let segs: KVVec<(bindings::dma_addr_t, usize)> = {
+            let mut v = KVVec::with_capacity(segments, GFP_KERNEL)?;
+            for sg in self.table().iter() {
+                v.push((sg.dma_address(), sg.dma_len() as usize), GFP_KERNEL)?;
+            }
+            v
+        };
+        for &(dma, len) in segs.iter() {
+            if len % page != 0 {
+                extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
+                return Err(EINVAL);
+            }
+            // A buffer larger than a page lies within one segment, at an
+            // address aligned to its size.
+            let align = size.bytes() - 1;
+            if size != NiovSize::PAGE
+                && (len & align != 0 || dma & align as bindings::dma_addr_t != 0)
+            {
+                extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
+                return Err(EINVAL);
+            }
+            // SAFETY: the pool is this binding's own, which frees it and the
+            // chunk owners pointing back to it.
+            let carved = unsafe { pool.add_chunk(self.c(), dma, len, virt, nid, size)? };
+            let mut all = carved.clone();
+            if let Some(first) = all.next().and_then(NonNull::new) {
+                self.raw.1.add(NiovPtr::new(first), len >> size.shift())?;
+            }
+            if let Some(v) = tx_vec.as_mut() {
+                let first = virt / page;
+                for (i, niov) in carved.enumerate() {
+                    // A TX dma-buf's segments cover its size exactly; a
+                    // longer mapping fails here instead of overrunning.
+                    *v.get_mut(first + i).ok_or(EINVAL)? = niov;
+                }
+            }
+            virt += len;
+        }
+
+        if let Some(v) = tx_vec {
+            let (ptr, len, cap) = v.into_raw_parts();
+            // Built above with exactly one entry per page, which is what
+            // `Teardown` rebuilds it from.
+            if len != cap || len != size_bytes / page {
+                // SAFETY: the parts just came from `into_raw_parts`.
+                drop(unsafe { KVVec::from_raw_parts(ptr, len, cap) });
+                return Err(EINVAL);
+            }
+            // SAFETY: the binding is ours; the field takes over the table.
+            unsafe { (*self.c()).tx_vec = ptr };
+        }
+        Ok(self.next())
+    }
+}
+
+impl Builder<Carved> {
+    /// For a device that moves data with the CPU, maps the dma-buf into the
+    /// kernel; then installs the carved `net_iov`s as the free list.
+    pub(crate) fn finish(mut self, cpu_access: bool, extack: &Extack<'_>) -> Result<Complete> {
+        if cpu_access {
+            // SAFETY: the binding holds its dma-buf reference from `map` on;
+            // `ManuallyDrop` leaves it there.
+            let dmabuf = core::mem::ManuallyDrop::new(unsafe {
+                DmaBuf::from_raw(NonNull::new_unchecked((*self.c()).dmabuf))
+            });
+            let map = dmabuf
+                .vmap()
+                .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
+            // SAFETY: the binding is ours; the field takes over a mapping of
+            // its own dma-buf, which `Teardown` unmaps before the put.
+            unsafe { (*self.c()).vmap = map.into_raw() };
+        }
+        let carved = core::mem::replace(&mut self.raw.1, FreeList::new());
+        let empty = core::mem::replace(&mut *self.raw.storage().free.lock(), carved);
+        drop(empty);
+        // INVARIANT: every stage done, the free list installed.
+        Ok(Complete(self.raw))
+    }
+}
+
+/// A built binding that nothing can reach yet.
+///
+/// # Invariants
+///
+/// As [`Builder<Carved>`], with the free list installed in the binding.
+pub(crate) struct Complete(Teardown);
+
+impl Complete {
+    /// Makes the binding visible: gives it an ID (lookups may find it from
+    /// here on), then links it on `sock`'s list of bindings, which keeps the
+    /// initial reference (C takes it back with
+    /// [`OwnedBinding::from_raw`](super::OwnedBinding::from_raw) at unbind).
+    /// From here on it is freed by [`super::free_work`] after the last put.
+    pub(crate) fn publish(self, sock: &NlSock) -> Result<Published> {
+        let b = self.0 .0;
+        // SAFETY: the binding is complete and ours; the ID slot is its own.
+        ids::insert(b, unsafe { &mut (*b.as_ptr()).id })?;
+        core::mem::forget(self);
+        // SAFETY: the node is all-zero (never linked) and lives until unbind
+        // unlinks it; `&NlSock` proves the socket is locked.
+        unsafe { sock.add(&raw mut (*b.as_ptr()).list) };
+        Ok(Published(b))
+    }
+}
+
+/// The initial reference of a binding just published, on its way to C
+/// (netdev-genl keeps it with the socket until unbind).
+pub(crate) struct Published(NonNull<bindings::net_devmem_dmabuf_binding>);
+
+impl Published {
+    /// The pointer C holds; [`OwnedBinding::from_raw`](super::OwnedBinding::from_raw)
+    /// takes the reference back.
+    pub(crate) fn into_raw(self) -> *mut bindings::net_devmem_dmabuf_binding {
+        self.0.as_ptr()
+    }
+}
+
+/// The netdev family's per-socket state: the bindings a socket made.
+#[repr(transparent)]
+pub(crate) struct NlSock(Opaque<bindings::netdev_nl_sock>);
+
+impl NlSock {
+    /// Borrows a socket's private state.
+    ///
+    /// # Safety
+    ///
+    /// `sock` must be a live `netdev_nl_sock` whose lock the caller holds for
+    /// `'a`.
+    pub(crate) unsafe fn from_raw<'a>(sock: *mut bindings::netdev_nl_sock) -> &'a Self {
+        // SAFETY: transparent wrapper of `Opaque<netdev_nl_sock>`; alive and
+        // locked for `'a` (caller).
+        unsafe { &*sock.cast() }
+    }
+
+    /// Appends `entry` (a binding's list node) to the socket's bindings.
+    ///
+    /// # Safety
+    ///
+    /// `entry` must be a list node that is on no list and stays valid until it
+    /// is removed with `list_del`.
+    unsafe fn add(&self, entry: *mut bindings::list_head) {
+        // SAFETY: the socket's lock is held (constructor); `entry` is valid
+        // and unlinked (caller).
+        unsafe { bindings::list_add(entry, &raw mut (*self.0.get()).bindings) };
+    }
+}

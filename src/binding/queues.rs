@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A binding's RX queues and devices: installing it as a queue's memory
+//! provider, closing its queues at unbind, and letting go of a device whose
+//! queues no longer use it or which unregisters.
+//!
+//! The queue table (`bound_rxqs`, read by C's dmabuf-get) records every
+//! queue the binding is installed on; only [`Binding::install_on`] adds to
+//! it and only the end of an installation removes from it. Entries are
+//! only compared: a queue is found again by looking its identity up among
+//! its device's queues.
+
+use super::Binding;
+use crate::abstractions::net::page_pool::{MemoryProvider, MpParams, Ops, Uninstalled};
+use crate::abstractions::net::{DeviceId, Extack, NetDevice, RxQueue, RxQueueId};
+use core::ptr::NonNull;
+use kernel::{bindings, error::to_result, prelude::*};
+
+impl Binding {
+    /// The parameters that install this binding as a queue's provider `T`.
+    /// Private: the binding outlives an installation only because every one
+    /// is recorded in its queue table ([`Binding::install_on`]).
+    fn mp_params<T: MemoryProvider<Data = Binding>>(&self, ops: &'static Ops<T>) -> MpParams {
+        // SAFETY: a binding outlives its installations: each is recorded in
+        // the queue table by `install_on`, unbind closes every recorded
+        // queue before dropping the socket's reference, and each page pool
+        // holds a reference of its own.
+        unsafe { MpParams::new(ops, self, self.niov_size().rx_page_size()) }
+    }
+
+    /// Installs the binding as memory provider `T` of RX queue `idx` of
+    /// `dev` and records the queue, so that unbind closes it again; undone
+    /// if it cannot be recorded.
+    pub(crate) fn install_on<T: MemoryProvider<Data = Binding>>(
+        &self,
+        ops: &'static Ops<T>,
+        dev: &NetDevice,
+        idx: u32,
+        extack: &Extack<'_>,
+    ) -> Result {
+        let params = self.mp_params(ops);
+        dev.mp_open_rxq(idx, &params, extack)?;
+        // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
+        let recorded = dev
+            .rx_queue(idx)
+            .ok_or(EINVAL)
+            .and_then(|rxq| self.add_rxq(rxq));
+        recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
+    }
+
+    /// Closes every queue of `dev`, the binding's device, that the binding
+    /// is installed on (unbind).
+    pub(crate) fn close_queues<T: MemoryProvider<Data = Binding>>(
+        &self,
+        ops: &'static Ops<T>,
+        dev: &NetDevice,
+    ) {
+        let params = self.mp_params(ops);
+        for (_, rxq) in self.rxqs() {
+            if let Some(idx) = dev.rx_queue_index(rxq) {
+                dev.mp_close_rxq(idx, &params);
+            }
+        }
+    }
+
+    /// Records `rxq` as bound to this binding. Private: only a queue the
+    /// binding was just installed on may be recorded.
+    fn add_rxq(&self, rxq: &RxQueue) -> Result {
+        let mut idx = 0u32;
+        let limit = bindings::xa_limit {
+            min: 0,
+            max: u32::MAX,
+        };
+        // SAFETY: the table was initialised by the builder and lives as long
+        // as the binding; the xarray locks itself.
+        to_result(unsafe {
+            bindings::xa_alloc(
+                &raw mut (*self.as_raw()).bound_rxqs,
+                &mut idx,
+                rxq.as_raw().cast(),
+                limit,
+                bindings::GFP_KERNEL,
+            )
+        })
+    }
+
+    /// The bound RX queues, as `(table index, queue identity)`, looked up
+    /// one at a time so the table may change while they are visited
+    /// (closing a queue removes it through `uninstall`).
+    fn rxqs(&self) -> impl Iterator<Item = (usize, RxQueueId)> + '_ {
+        let mut index: usize = 0;
+        let mut first = true;
+        core::iter::from_fn(move || {
+            // SAFETY: the table lives as long as the binding; `xa_find*` lock
+            // internally.
+            let entry = unsafe {
+                let xa = &raw mut (*self.as_raw()).bound_rxqs;
+                if first {
+                    first = false;
+                    bindings::xa_find(xa, &mut index, usize::MAX, bindings::XA_PRESENT)
+                } else {
+                    bindings::xa_find_after(xa, &mut index, usize::MAX, bindings::XA_PRESENT)
+                }
+            };
+            NonNull::new(entry).map(|q| (index, RxQueueId::from_ptr(q)))
+        })
+    }
+
+    /// Forgets the queue at table index `idx`; returns whether none remain.
+    /// Private for the same reason as `forget_device`.
+    fn remove_rxq(&self, idx: usize) -> bool {
+        // SAFETY: the table lives as long as the binding; the xarray locks
+        // itself.
+        unsafe {
+            let xa = &raw mut (*self.as_raw()).bound_rxqs;
+            bindings::xa_erase(xa, idx);
+            bindings::xa_empty(xa)
+        }
+    }
+
+    /// Ends the installation of the binding on `queue`; when it was the last
+    /// one, the binding lets go of its device and unmaps the dma-buf (RX).
+    pub(crate) fn uninstall_queue(&self, queue: &Uninstalled<'_>) {
+        let id = queue.queue().id();
+        let Some((idx, _)) = self.rxqs().find(|&(_, q)| q == id) else {
+            return;
+        };
+        if self.remove_rxq(idx) {
+            if let Some(dev) = self.dev() {
+                self.forget_device(dev);
+            }
+            self.unmap();
+        }
+    }
+
+    /// Lets go of `dev`, which unregisters, if this TX binding uses it (as
+    /// its device or as the virtual device bind-tx was called on); unmaps the
+    /// dma-buf when it was the binding's device. RX bindings let go of their
+    /// device through [`Binding::uninstall_queue`].
+    pub(crate) fn device_unregisters(&self, dev: &UnregisteringDevice) {
+        let id = Some(dev.0);
+        if self.is_tx() && (self.dev() == id || self.vdev() == id) && self.forget_device(dev.0) {
+            self.unmap();
+        }
+    }
+}
+
+/// A net device that unregisters: its queues are stopped, their providers
+/// uninstalled, and it transmits nothing more.
+///
+/// # Invariants
+///
+/// `self.0` names such a device.
+pub(crate) struct UnregisteringDevice(DeviceId);
+
+impl UnregisteringDevice {
+    /// # Safety
+    ///
+    /// Called from the unregister path of `dev`, after `dev_shutdown()` and
+    /// the uninstall of its RX queues' memory providers.
+    pub(crate) unsafe fn new(dev: DeviceId) -> Self {
+        // INVARIANT: per the caller.
+        Self(dev)
+    }
+}
