@@ -33,4 +33,9 @@ else
 	grep -E -A6 '^(warning|error)' "$log" | head -40 | sed 's/^/    /'
 	fail=1
 fi
+# Where the unsafe code is: none in the provider's logic, and every SAFETY
+# comment naming the fact it relies on (tools/unsafe-report.py).
+out=$(python3 "$DEVMEM_ROOT/tools/unsafe-report.py" --check) || fail=1
+grep -E '^(PASS|FAIL) ' <<<"$out"
+grep -E '^  src/' <<<"$out" | head -20 | sed 's/^/  /'
 exit $fail
