@@ -6,9 +6,8 @@ use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::error::eopnotsupp;
 use crate::abstractions::net::{synchronize_net, DeviceId, Extack, NetDevice};
 use crate::binding::builder::{NlSock, Published};
-use crate::binding::{ids, Binding, Builder, OwnedBinding};
+use crate::binding::{ids, Builder, OwnedBinding};
 use crate::niov_size::NiovSize;
-use crate::provider::OPS;
 use kernel::{device::Device, dma::DataDirection, prelude::*};
 
 /// Who reaches a binding's buffers: the DMA device of its queues (`None` if
@@ -71,19 +70,16 @@ pub(crate) fn bind(
 pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
     ids::remove(binding.id());
     synchronize_net();
-
-    if let Some(dev) = dev {
-        binding.close_queues(&OPS, dev);
-    }
-    drop(binding);
+    binding.release(dev);
 }
 
-/// Installs `binding` on RX queue `idx` of `dev` and records the queue.
+/// Installs `binding`, which its netlink socket holds, on RX queue `idx`
+/// of `dev` and records the queue.
 pub(crate) fn bind_to_queue(
     dev: &NetDevice,
     idx: u32,
-    binding: &Binding,
+    binding: &OwnedBinding,
     extack: &Extack<'_>,
 ) -> Result {
-    binding.install_on(&OPS, dev, idx, extack)
+    binding.install_on(dev, idx, extack)
 }

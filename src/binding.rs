@@ -51,7 +51,7 @@ use kernel::{
 
 pub(crate) use builder::Builder;
 pub(crate) use niov::{NetIov, OwnedNetIov};
-pub(crate) use queues::UnregisteringDevice;
+pub(crate) use queues::{Devmem, UnregisteringDevice};
 
 /// Where a binding lives: the C structure, first, so that a pointer to it,
 /// which is what C code holds, is also a pointer to this; then what only
@@ -72,17 +72,19 @@ struct BindingStorage {
 ///
 /// The wrapped structure was fully built by a [`Builder`] (every resource
 /// field set, the free list installed) and published by
-/// [`builder::Unlinked::link`] or [`builder::Unlinked`]'s ID; it is freed
-/// only after its reference count drops to zero. Its resource fields are
-/// only changed under `lock` (`dev`, `vdev`, `sgt`), and then only cleared.
+/// [`builder::Complete::publish`]; it is freed only after its reference
+/// count drops to zero. Its resource fields are only changed under `lock`
+/// (`dev`, `vdev`, `sgt`), and then only cleared.
 #[repr(transparent)]
 pub(crate) struct Binding(BindingStorage);
 
 // SAFETY: a binding is shared between contexts by design. Its fields are
-// constant after publication but for `dev`, `vdev` and `sgt`, written under
-// `lock` and read locklessly only through `Atomic`; the reference count, the
-// queue table (an xarray) and the per-CPU stats synchronise themselves; the
-// free list is behind its spinlock.
+// constant after publication but for `dev` and `vdev` (written under `lock`
+// with `Atomic` stores, read locklessly only through `Atomic` here and under
+// `lock` in C) and `sgt` (only touched under `lock`, or by the teardown after
+// the last reference); the reference count, the queue table (an xarray) and
+// the per-CPU stats synchronise themselves; the free list is behind its
+// spinlock.
 unsafe impl Sync for Binding {}
 // SAFETY: as for `Sync`; nothing in a binding is tied to a thread.
 unsafe impl Send for Binding {}
@@ -130,13 +132,15 @@ impl Binding {
         ptr: NonNull<bindings::net_devmem_dmabuf_binding>,
         _rcu: &rcu::Guard,
     ) -> Option<ARef<Self>> {
-        // SAFETY: the memory is valid for the RCU section (caller).
-        let binding = unsafe { Self::from_raw(ptr.as_ptr()) };
-        // SAFETY: `tryget` just took the reference the `ARef` now owns.
-        binding
-            .refcount()
+        // SAFETY: the memory, and the count initialised before publication,
+        // stay valid for the RCU section (caller); no `&Binding` is formed
+        // before a reference is held.
+        let count = unsafe { PercpuRef::from_raw(&raw mut (*ptr.as_ptr()).ref_) };
+        // SAFETY: `tryget` just took the reference the `ARef` now owns; a
+        // published binding is the first field of its `Binding`.
+        count
             .tryget()
-            .then(|| unsafe { ARef::from_raw(NonNull::from(binding)) })
+            .then(|| unsafe { ARef::from_raw(ptr.cast::<Self>()) })
     }
 
     /// The raw pointer, for C.
@@ -262,17 +266,20 @@ impl Binding {
         unsafe { (*self.c()).id }
     }
 
-    /// `dev`, read once (`READ_ONCE`): C and `forget_device` write it.
+    /// `dev`, read locklessly (`READ_ONCE`).
     fn dev_atomic(&self) -> &Atomic<*mut bindings::net_device> {
-        // SAFETY: the field is a live pointer-sized field of the binding,
-        // written only by `WRITE_ONCE` in C and by this `Atomic`.
+        // SAFETY: `dev` is a pointer field of the live binding, so aligned for
+        // an atomic pointer; after publication it is only written by
+        // `forget_device`'s `Atomic` stores under `lock`, and C reads it under
+        // `lock` (netdev-genl), so every racing access is atomic.
         unsafe { Atomic::from_ptr(&raw mut (*self.c()).dev) }
     }
 
     /// `vdev`, as [`Binding::dev_atomic`].
     fn vdev_atomic(&self) -> &Atomic<*mut c_void> {
-        // SAFETY: `vdev` is a live pointer-sized field of the binding, written
-        // only by `WRITE_ONCE` in C and by this `Atomic`.
+        // SAFETY: as for `dev` in `dev_atomic`: an aligned pointer field of the
+        // live binding, written after publication only by `Atomic` stores
+        // under `lock`, read by C only under `lock`.
         unsafe { Atomic::from_ptr(&raw mut (*self.c()).vdev) }
     }
 
@@ -413,8 +420,8 @@ impl OwnedBinding {
     ///
     /// # Safety
     ///
-    /// `ptr` must come from [`builder::Unlinked::link`] and not have been
-    /// taken back yet.
+    /// `ptr` must come from [`builder::Published::into_raw`] and not have
+    /// been taken back yet.
     pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::net_devmem_dmabuf_binding>) -> Self {
         // INVARIANT: per the caller, the initial reference is passed back.
         Self(ptr.cast())
@@ -529,10 +536,11 @@ impl Teardown {
 }
 
 impl Drop for Teardown {
-    /// Releases in the reverse order of acquisition: chunk owners and genpool
-    /// (both leaked with a warning if `net_iov`s are outstanding), TX table,
-    /// kernel mapping, DMA mapping (with its own direction), attachment,
-    /// dma-buf, queue table, stats, reference count, lock, the structure.
+    /// Releases, in an order the owner types' borrows check: chunk owners
+    /// and genpool (both leaked with a warning if `net_iov`s are
+    /// outstanding), TX table, kernel mapping, DMA mapping (with its own
+    /// direction), attachment, dma-buf; then queue table, stats, reference
+    /// count, lock and the structure, as C's free path does.
     fn drop(&mut self) {
         let b = self.0.as_ptr();
         // SAFETY: `niov_shift` was set by `Builder::new`.

@@ -44,11 +44,10 @@ use abstractions::dma_buf::direction_from_raw;
 use abstractions::net::page_pool::Adapter;
 use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
 use binding::builder::NlSock;
-use binding::{ids, Binding, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice};
-use core::ptr::NonNull;
+use binding::{ids, Binding, Devmem, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice};
+use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{bindings, device::Device, prelude::*, sync::aref::ARef};
 use niov_size::NiovSize;
-use provider::Devmem;
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -155,8 +154,9 @@ pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_de
 ///
 /// # Safety
 ///
-/// `dev` registered and its instance lock held, `binding` live (the caller's
-/// socket holds it), `extack` valid or null, all for the call.
+/// `dev` registered and its instance lock held, `binding` a binding this
+/// provider published whose initial reference the caller's socket holds,
+/// with the socket's lock held, `extack` valid or null, all for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     dev: *mut bindings::net_device,
@@ -164,16 +164,21 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     binding: *mut bindings::net_devmem_dmabuf_binding,
     extack: *mut bindings::netlink_ext_ack,
 ) -> c_int {
-    // SAFETY: `dev` is locked, `binding` referenced by the caller's socket and
-    // `extack` the request's, for the call (caller).
+    let Some(binding) = NonNull::new(binding) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `dev` is locked and `extack` the request's, for the call; the
+    // binding's initial reference is held by the caller's socket, whose lock
+    // it holds (so unbind cannot run), and is only lent here: `ManuallyDrop`
+    // leaves it with the socket.
     let (dev, binding, extack) = unsafe {
         (
             NetDevice::from_raw(dev),
-            Binding::from_raw(binding),
+            ManuallyDrop::new(OwnedBinding::from_raw(binding)),
             Extack::from_raw(extack),
         )
     };
-    match bind::bind_to_queue(dev, rxq_idx, binding, &extack) {
+    match bind::bind_to_queue(dev, rxq_idx, &binding, &extack) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

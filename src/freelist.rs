@@ -104,7 +104,7 @@ impl<P: Element> FreeList<P> {
 
     /// Adds a newly carved segment: `count` `net_iov`s in one array from
     /// `first` on (at bind time; may allocate). Its pages must be within
-    /// those given to [`FreeList::reserve`].
+    /// those given to [`FreeList::with_room`].
     pub(crate) fn add(&mut self, first: P, count: usize) -> Result {
         let total = self.total.checked_add(count).ok_or(EINVAL)?;
         if total > self.out.len() * 64 {

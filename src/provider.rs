@@ -7,19 +7,13 @@
 
 use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::net::page_pool::{
-    disown, MemoryProvider, Netmem, NlMsg, Ops, PagePool, PagePoolInit, PagePoolRefill,
-    ProviderBuf, Uninstalled,
+    disown, MemoryProvider, Netmem, NlMsg, PagePool, PagePoolInit, PagePoolRefill, ProviderBuf,
+    Uninstalled,
 };
 use crate::abstractions::net::RxQueue;
-use crate::binding::{Binding, OwnedNetIov};
+use crate::binding::{Binding, Devmem, OwnedNetIov};
 use crate::freelist::BATCH;
 use kernel::{bindings, prelude::*};
-
-/// The devmem dma-buf provider.
-pub(crate) struct Devmem;
-
-/// Its ops, in read-only data as `page_pool_init` requires.
-pub(crate) static OPS: Ops<Devmem> = Ops::new();
 
 /// How many `net_iov`s one cache refill takes at most, given how many are
 /// free: a refill's worth, but never more than a quarter of what is free
@@ -51,7 +45,7 @@ impl MemoryProvider for Devmem {
     /// more placed in the pool's cache, all taken off the binding's free
     /// list under one lock (bounded by [`refill_bound`]). `None` when the
     /// dma-buf is used up.
-    fn alloc_netmems(pool: &PagePoolRefill<'_, Self>) -> Option<Netmem> {
+    fn alloc_netmems<'r>(pool: &'r PagePoolRefill<'_, Self>) -> Option<Netmem<'r>> {
         let binding = pool.data()?;
         let mut first = None;
         binding.alloc_niovs(pool.cache_room() + 1, refill_bound, |niov| {

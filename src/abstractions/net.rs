@@ -104,6 +104,11 @@ impl NetDevice {
         self.0.get()
     }
 
+    /// The device's identity.
+    pub(crate) fn id(&self) -> DeviceId {
+        DeviceId(self.as_raw() as usize)
+    }
+
     /// The NUMA node of the device, for allocations tied to it.
     pub(crate) fn numa_node(&self) -> c_int {
         // SAFETY: the device is alive (constructor); `dev_to_node` reads the

@@ -258,11 +258,7 @@ impl Builder<Mapped> {
             let (ptr, len, cap) = v.into_raw_parts();
             // Built above with exactly one entry per page, which is what
             // `Teardown` rebuilds it from.
-            if len != cap || len != size_bytes / page {
-                // SAFETY: the parts just came from `into_raw_parts`.
-                drop(unsafe { KVVec::from_raw_parts(ptr, len, cap) });
-                return Err(EINVAL);
-            }
+            debug_assert!(len == cap && len == size_bytes / page);
             // SAFETY: the binding is ours; the field takes over the table.
             unsafe { (*self.c()).tx_vec = ptr };
         }
@@ -310,18 +306,22 @@ impl Complete {
     /// From here on it is freed by [`super::free_work`] after the last put.
     pub(crate) fn publish(self, sock: &NlSock) -> Result<Published> {
         let b = self.0 .0;
-        // SAFETY: the binding is complete and ours; the ID slot is its own.
-        ids::insert(b, unsafe { &mut (*b.as_ptr()).id })?;
+        ids::insert(b)?;
         core::mem::forget(self);
         // SAFETY: the node is all-zero (never linked) and lives until unbind
         // unlinks it; `&NlSock` proves the socket is locked.
         unsafe { sock.add(&raw mut (*b.as_ptr()).list) };
+        // INVARIANT: the initial reference, now also on the socket's list.
         Ok(Published(b))
     }
 }
 
 /// The initial reference of a binding just published, on its way to C
 /// (netdev-genl keeps it with the socket until unbind).
+///
+/// # Invariants
+///
+/// `self.0` is a published binding whose initial reference this owns.
 pub(crate) struct Published(NonNull<bindings::net_devmem_dmabuf_binding>);
 
 impl Published {

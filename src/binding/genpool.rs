@@ -210,7 +210,7 @@ impl OwnedChunkPool {
         // is destroyed below.
         let size = unsafe { ChunkPool::from_raw(pool) }.size();
         if size != avail {
-            pr_warn!("devmem: can't destroy genpool. size={size}, avail={avail}\n");
+            pr_warn!("can't destroy genpool. size={size}, avail={avail}\n");
             kernel::warn_on!(true);
             return;
         }

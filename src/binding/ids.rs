@@ -32,17 +32,19 @@ fn table() -> *mut bindings::xarray {
 /// Gives the complete binding `b` an ID, stored in `id`, and makes it
 /// visible to [`lookup`]. Only [`super::builder::Complete::publish`] calls
 /// it.
-pub(super) fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>, id: &mut u32) -> Result {
+pub(super) fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>) -> Result {
     let limit = bindings::xa_limit {
         min: 0,
         max: u32::MAX,
     };
     // SAFETY: the table is a live xarray (static); `NEXT_ID` is only used by
-    // `xa_alloc_cyclic`, under the table's lock.
+    // `xa_alloc_cyclic`, under the table's lock; `b` is a complete binding
+    // its caller owns, whose `id` field `xa_alloc_cyclic` writes through a
+    // raw pointer before readers can find the entry.
     let ret = unsafe {
         bindings::xa_alloc_cyclic(
             table(),
-            id,
+            &raw mut (*b.as_ptr()).id,
             b.as_ptr().cast(),
             limit,
             NEXT_ID.0.get(),

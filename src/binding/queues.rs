@@ -10,35 +10,44 @@
 //! only compared: a queue is found again by looking its identity up among
 //! its device's queues.
 
-use super::Binding;
-use crate::abstractions::net::page_pool::{MemoryProvider, MpParams, Ops, Uninstalled};
+use super::{Binding, OwnedBinding};
+use crate::abstractions::net::page_pool::{MpParams, Ops, Uninstalled};
 use crate::abstractions::net::{DeviceId, Extack, NetDevice, RxQueue, RxQueueId};
 use core::ptr::NonNull;
 use kernel::{bindings, error::to_result, prelude::*};
 
-impl Binding {
-    /// The parameters that install this binding as a queue's provider `T`.
-    /// Private: the binding outlives an installation only because every one
-    /// is recorded in its queue table ([`Binding::install_on`]).
-    fn mp_params<T: MemoryProvider<Data = Binding>>(&self, ops: &'static Ops<T>) -> MpParams {
-        // SAFETY: a binding outlives its installations: each is recorded in
-        // the queue table by `install_on`, unbind closes every recorded
-        // queue before dropping the socket's reference, and each page pool
-        // holds a reference of its own.
-        unsafe { MpParams::new(ops, self, self.niov_size().rx_page_size()) }
-    }
+/// The devmem provider. Its
+/// [`MemoryProvider`](crate::abstractions::net::page_pool::MemoryProvider)
+/// implementation is the
+/// provider's logic ([`crate::provider`]); the type is defined here so that
+/// the only ops a binding is ever installed with are its own.
+pub(crate) struct Devmem;
 
-    /// Installs the binding as memory provider `T` of RX queue `idx` of
-    /// `dev` and records the queue, so that unbind closes it again; undone
-    /// if it cannot be recorded.
-    pub(crate) fn install_on<T: MemoryProvider<Data = Binding>>(
-        &self,
-        ops: &'static Ops<T>,
-        dev: &NetDevice,
-        idx: u32,
-        extack: &Extack<'_>,
-    ) -> Result {
-        let params = self.mp_params(ops);
+/// The devmem ops, in read-only data as `page_pool_init` requires.
+static OPS: Ops<Devmem> = Ops::new();
+
+impl Binding {
+    /// The parameters that install this binding as a queue's provider.
+    /// Private: the binding outlives an installation only because every one
+    /// is recorded in its queue table and closed at unbind
+    /// ([`OwnedBinding::install_on`], [`OwnedBinding::release`]).
+    fn mp_params(&self) -> MpParams {
+        // SAFETY: a binding outlives its installations: each is made by
+        // `OwnedBinding::install_on`, so while the socket's initial reference
+        // is held, and recorded in the queue table; `OwnedBinding::release`
+        // closes every recorded queue before it drops that reference (or
+        // leaks the binding if it cannot), and each page pool holds a
+        // reference of its own.
+        unsafe { MpParams::new(&OPS, self, self.niov_size().rx_page_size()) }
+    }
+}
+
+impl OwnedBinding {
+    /// Installs the binding as the memory provider of RX queue `idx` of
+    /// `dev` and records the queue, so that [`OwnedBinding::release`]
+    /// closes it again; undone if it cannot be recorded.
+    pub(crate) fn install_on(&self, dev: &NetDevice, idx: u32, extack: &Extack<'_>) -> Result {
+        let params = self.mp_params();
         dev.mp_open_rxq(idx, &params, extack)?;
         // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
         let recorded = dev
@@ -48,21 +57,29 @@ impl Binding {
         recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
     }
 
-    /// Closes every queue of `dev`, the binding's device, that the binding
-    /// is installed on (unbind).
-    pub(crate) fn close_queues<T: MemoryProvider<Data = Binding>>(
-        &self,
-        ops: &'static Ops<T>,
-        dev: &NetDevice,
-    ) {
-        let params = self.mp_params(ops);
-        for (_, rxq) in self.rxqs() {
-            if let Some(idx) = dev.rx_queue_index(rxq) {
-                dev.mp_close_rxq(idx, &params);
+    /// Drops the socket's reference (unbind) after closing every queue the
+    /// binding is installed on. `dev` is the binding's device, locked by
+    /// the caller, or `None` once the binding let go of it (then no queue
+    /// is bound any more). Given another device, it warns and leaks the
+    /// binding rather than free it under the queues still using it.
+    pub(crate) fn release(self, dev: Option<&NetDevice>) {
+        if kernel::warn_on!(self.dev() != dev.map(NetDevice::id)) {
+            core::mem::forget(self);
+            return;
+        }
+        if let Some(dev) = dev {
+            let params = self.mp_params();
+            for (_, rxq) in self.rxqs() {
+                if let Some(idx) = dev.rx_queue_index(rxq) {
+                    dev.mp_close_rxq(idx, &params);
+                }
             }
         }
+        drop(self);
     }
+}
 
+impl Binding {
     /// Records `rxq` as bound to this binding. Private: only a queue the
     /// binding was just installed on may be recorded.
     fn add_rxq(&self, rxq: &RxQueue) -> Result {

@@ -10,8 +10,8 @@
 //! drops it in `destroy`, so every callback that gets a pool also gets
 //! `&Data` for as long as it runs.
 //!
-//! Buffers cross into the pool only through [`PagePool::adopt`] and
-//! [`PagePoolRefill::adopt_into_cache`], which refuse a buffer of other
+//! Buffers cross into the pool only through [`PagePoolRefill::adopt`] and
+//! [`PagePoolRefill::adopt_into_cache`], in `alloc_netmems`, which refuse a buffer of other
 //! provider data than the pool's (the pool pins only its own), and come back
 //! in `release_netmem` as the provider's own buffer type.
 //!
@@ -34,13 +34,14 @@ use kernel::{
 ///
 /// # Safety
 ///
-/// - `as_net_iov` returns a live `net_iov` that only this value owns: no
-///   page pool holds it, and nothing changes its page_pool state but the
-///   owner of this value (TCP may still change its `pp_ref_count`, which is
-///   only ever accessed atomically).
+/// - `as_net_iov` returns the same live `net_iov` every time, which only
+///   this value owns: nothing changes its page_pool state but the owner of
+///   this value (TCP may still change its `pp_ref_count`, which is only ever
+///   accessed atomically), and no page pool but one that gave it back to
+///   `release_netmem` still has it.
 /// - The `net_iov` stays alive as long as the provider data it belongs to
 ///   (`belongs_to`) does.
-/// - `from_net_iov` takes back exactly what `into_net_iov` gave away.
+/// - `from_net_iov` takes back exactly what [`into_net_iov`] gave away.
 pub(crate) unsafe trait ProviderBuf<D>: Sized {
     /// The `net_iov`.
     fn as_net_iov(&self) -> NonNull<bindings::net_iov>;
@@ -57,14 +58,9 @@ pub(crate) unsafe trait ProviderBuf<D>: Sized {
     /// taken back since.
     unsafe fn from_net_iov(niov: NonNull<bindings::net_iov>) -> Self;
 
-    /// Gives the buffer away, as a raw `net_iov`.
-    fn into_net_iov(self) -> NonNull<bindings::net_iov> {
-        ManuallyDrop::new(self).as_net_iov()
-    }
-
     /// The page_pool reference count, read once.
     fn pp_ref_count(&self) -> i64 {
-        pp_ref_count(self.as_net_iov()).load(Relaxed)
+        pp_ref_count(self).load(Relaxed)
     }
 
     /// Clears the page_pool state a previous owner may have left, as C
@@ -77,20 +73,33 @@ pub(crate) unsafe trait ProviderBuf<D>: Sized {
             (*niov).desc.pp_magic = 0;
             (*niov).desc.pp = core::ptr::null_mut();
         }
-        pp_ref_count(self.as_net_iov()).store(0, Relaxed);
+        pp_ref_count(self).store(0, Relaxed);
     }
 }
 
-/// The `pp_ref_count` of a live `net_iov`.
-fn pp_ref_count<'a>(niov: NonNull<bindings::net_iov>) -> &'a Atomic<i64> {
-    // SAFETY: callers pass a `net_iov` a `ProviderBuf` keeps alive for the
-    // borrow; the counter is an `atomic_long_t`, only accessed atomically by
-    // C and here.
-    unsafe { Atomic::from_ptr(&raw mut (*niov.as_ptr()).desc.pp_ref_count.counter) }
+/// Gives a buffer away, as its raw `net_iov` (the one `as_net_iov` names).
+pub(crate) fn into_net_iov<D, B: ProviderBuf<D>>(buf: B) -> NonNull<bindings::net_iov> {
+    ManuallyDrop::new(buf).as_net_iov()
 }
 
-/// A netmem reference a page pool owns, made only by lending it a buffer.
-pub(crate) struct Netmem(bindings::netmem_ref);
+/// The `pp_ref_count` of a buffer's `net_iov`.
+fn pp_ref_count<D, B: ProviderBuf<D>>(buf: &B) -> &Atomic<i64> {
+    // SAFETY: the `net_iov` is alive while `buf` is (trait contract); the
+    // counter is an `atomic_long_t`, 64-bit on the 64-bit kernels this is
+    // built for (Kconfig), and only ever accessed atomically, by C and here.
+    unsafe { Atomic::from_ptr(&raw mut (*buf.as_net_iov().as_ptr()).desc.pp_ref_count.counter) }
+}
+
+/// A netmem reference a page pool owns, made only by lending its pool a
+/// buffer during one `alloc_netmems` call, and returned from that call.
+///
+/// # Invariants
+///
+/// Made only by [`PagePoolRefill::adopt`], from a buffer of the pool's
+/// data; `'r` is the refill it was made in, so it cannot outlive the call
+/// or be handed to another pool.
+#[must_use = "dropping a Netmem leaks the buffer its pool now owns"]
+pub(crate) struct Netmem<'r>(bindings::netmem_ref, PhantomData<&'r mut ()>);
 
 /// A netlink message being built, for `nl_fill`.
 #[repr(transparent)]
@@ -109,8 +118,9 @@ impl NlMsg {
 /// A memory provider.
 #[vtable]
 pub(crate) trait MemoryProvider: Sized + 'static {
-    /// The provider's private data (`mp_priv`), one per installation.
-    type Data: AlwaysRefCounted + Sync;
+    /// The provider's private data (`mp_priv`), one per installation. A
+    /// pool's reference on it may be dropped from any context.
+    type Data: AlwaysRefCounted + Send + Sync;
 
     /// The buffers it hands out, borrowing their data.
     type Buf<'a>: ProviderBuf<Self::Data>;
@@ -122,7 +132,7 @@ pub(crate) trait MemoryProvider: Sized + 'static {
 
     /// Buffers for a pool whose cache is empty: one returned, more placed
     /// in the cache. `None` when the provider has none left.
-    fn alloc_netmems(pool: &PagePoolRefill<'_, Self>) -> Option<Netmem>;
+    fn alloc_netmems<'r>(pool: &'r PagePoolRefill<'_, Self>) -> Option<Netmem<'r>>;
 
     /// Takes back a buffer whose last pool reference is gone (`None`: the
     /// pool gave back a page, which a provider pool never holds). Returns
@@ -198,33 +208,33 @@ impl<T: MemoryProvider> PagePool<T> {
         // creation.
         unsafe { (*self.as_raw()).p.order }
     }
-
-    /// Lends `buf` to this pool, with the `page_pool_state_hold` trace
-    /// point; returns the netmem the pool now owns. A buffer of other data
-    /// than the pool's is given back: the pool would not keep it alive.
-    pub(crate) fn adopt<'b>(&self, buf: T::Buf<'b>) -> Result<Netmem, T::Buf<'b>> {
-        if !self.data().is_some_and(|d| buf.belongs_to(d)) {
-            return Err(buf);
-        }
-        let niov = buf.into_net_iov().as_ptr();
-        // SAFETY: the pool is alive; `niov` was owned by `buf`, so it is in
-        // no other pool, and its data is the pool's, which the pool keeps
-        // alive for as long as it holds the `net_iov`.
-        Ok(Netmem(unsafe {
-            bindings::net_mp_niov_set_page_pool(self.as_raw(), niov);
-            bindings::net_iov_to_netmem(niov)
-        }))
-    }
 }
 
 /// A page pool in its provider's `init`, before anything else uses it.
+///
+/// No buffer may be lent to it here: if `init` or the rest of the pool's
+/// creation fails, the pool is freed without waiting for any.
+///
+/// # Invariants
+///
+/// Only the provider's `init` runs on the pool.
 pub(crate) struct PagePoolInit<'a, T: MemoryProvider>(&'a PagePool<T>);
 
 impl<T: MemoryProvider> PagePoolInit<'_, T> {
+    /// The provider data the pool is being created with.
+    pub(crate) fn data(&self) -> Option<&T::Data> {
+        self.0.data()
+    }
+
+    /// The allocation order the driver asked for.
+    pub(crate) fn order(&self) -> u32 {
+        self.0.order()
+    }
+
     /// Turns off DMA syncs, which a provider's addresses must not get.
     pub(crate) fn disable_dma_sync(&self) {
-        // SAFETY: the pool is alive and not yet shared (only `init` runs on
-        // it), so the bitfield update races with nobody.
+        // SAFETY: the pool is alive and only `init` runs on it (type
+        // invariant), so the bitfield update races with nobody.
         unsafe {
             (*self.0.as_raw()).set_dma_sync(false);
             (*self.0.as_raw()).set_dma_sync_for_cpu(false);
@@ -232,24 +242,47 @@ impl<T: MemoryProvider> PagePoolInit<'_, T> {
     }
 }
 
-impl<T: MemoryProvider> core::ops::Deref for PagePoolInit<'_, T> {
-    type Target = PagePool<T>;
-
-    fn deref(&self) -> &PagePool<T> {
-        self.0
-    }
-}
-
 /// A page pool in its provider's `alloc_netmems`: its allocation cache is
 /// the provider's until it returns (`net_mp_netmem_place_in_cache`).
+///
+/// # Invariants
+///
+/// The pool is in its `alloc_netmems`, called from its allocation context:
+/// nothing else touches its cache until the call returns.
 pub(crate) struct PagePoolRefill<'a, T: MemoryProvider>(&'a PagePool<T>);
 
 impl<T: MemoryProvider> PagePoolRefill<'_, T> {
+    /// The provider data the pool was created with.
+    pub(crate) fn data(&self) -> Option<&T::Data> {
+        self.0.data()
+    }
+
+    /// Lends `buf` to the pool, with the `page_pool_state_hold` trace
+    /// point; returns the netmem the pool now owns, to be returned from this
+    /// `alloc_netmems`. A buffer of other data than the pool's is given
+    /// back: the pool would not keep it alive.
+    pub(crate) fn adopt<'b>(&self, buf: T::Buf<'b>) -> Result<Netmem<'_>, T::Buf<'b>> {
+        if !self.0.data().is_some_and(|d| buf.belongs_to(d)) {
+            return Err(buf);
+        }
+        let niov = into_net_iov(buf).as_ptr();
+        // SAFETY: the pool is alive; `niov` was owned by `buf`, so no other
+        // pool has it, and its data is the pool's, which the pool keeps alive
+        // for as long as it holds the `net_iov`.
+        let netmem = unsafe {
+            bindings::net_mp_niov_set_page_pool(self.0.as_raw(), niov);
+            bindings::net_iov_to_netmem(niov)
+        };
+        // INVARIANT: made here, from a buffer of the pool's data, for this
+        // refill.
+        Ok(Netmem(netmem, PhantomData))
+    }
+
     /// How many more buffers the cache takes.
     pub(crate) fn cache_room(&self) -> usize {
         let pool = self.0.as_raw();
-        // SAFETY: the pool is alive and its cache ours for the call (page
-        // pool calls `alloc_netmems` from its allocation context only).
+        // SAFETY: the pool is alive and its cache ours for the call (type
+        // invariant).
         unsafe {
             (*pool)
                 .alloc
@@ -259,26 +292,18 @@ impl<T: MemoryProvider> PagePoolRefill<'_, T> {
         }
     }
 
-    /// Lends `buf` to the pool (as [`PagePool::adopt`]) and puts it in the
+    /// Lends `buf` to the pool (as [`PagePoolRefill::adopt`]) and puts it in the
     /// pool's cache, where the next allocations find it; gives it back if
     /// the cache is full or the buffer is of other data.
     pub(crate) fn adopt_into_cache<'b>(&self, buf: T::Buf<'b>) -> Result<(), T::Buf<'b>> {
         if self.cache_room() == 0 {
             return Err(buf);
         }
-        let netmem = self.0.adopt(buf)?;
-        // SAFETY: the cache is ours for the call and has room (checked
-        // above); the netmem is one the pool now owns.
+        let netmem = self.adopt(buf)?;
+        // SAFETY: the cache is ours for the call (type invariant) and has
+        // room (checked above); the netmem is one the pool now owns.
         unsafe { bindings::net_mp_netmem_place_in_cache(self.0.as_raw(), netmem.0) };
         Ok(())
-    }
-}
-
-impl<T: MemoryProvider> core::ops::Deref for PagePoolRefill<'_, T> {
-    type Target = PagePool<T>;
-
-    fn deref(&self) -> &PagePool<T> {
-        self.0
     }
 }
 
@@ -374,6 +399,7 @@ impl<T: MemoryProvider> Adapter<T> {
         let Some(data) = pool.data() else {
             return EINVAL.to_errno();
         };
+        // INVARIANT: page_pool is creating the pool; only `init` runs on it.
         match T::init(&PagePoolInit(pool)) {
             Ok(()) => {
                 // The pool's reference, dropped by `destroy`.
@@ -410,6 +436,8 @@ impl<T: MemoryProvider> Adapter<T> {
     ) -> bindings::netmem_ref {
         // SAFETY: the pool holds the reference `init` took on its data.
         let pool = unsafe { PagePool::<T>::from_raw(pool) };
+        // INVARIANT: page_pool calls `alloc_netmems` from the pool's
+        // allocation context (caller).
         T::alloc_netmems(&PagePoolRefill(pool)).map_or(0, |n| n.0)
     }
 
@@ -429,8 +457,10 @@ impl<T: MemoryProvider> Adapter<T> {
             return T::release_netmem(pool, None);
         }
         // SAFETY: a provider's pool only ever holds netmems its provider
-        // lent it, through `adopt` (the only maker of a `Netmem`), from a
-        // `T::Buf` of the pool's data, which the pool keeps alive.
+        // returned from `alloc_netmems` or put in its cache, each made by
+        // `PagePoolRefill::adopt` for this pool (a `Netmem` cannot outlive
+        // its refill) from a `T::Buf` of the pool's data, which the pool
+        // keeps alive.
         let buf = unsafe {
             let niov = bindings::netmem_to_net_iov(netmem);
             NonNull::new(niov).map(|n| T::Buf::from_net_iov(n))
