@@ -67,6 +67,7 @@ impl MemoryProvider for Devmem {
     /// Always returns `false`: the pool must not free it as a page. A netmem
     /// that is not a `net_iov`, or one still referenced, is warned about once
     /// and left alone, as C does.
+    #[inline]
     fn release_netmem<'a>(_pool: &'a PagePool<Self>, niov: Option<OwnedNetIov<'a>>) -> bool {
         let Some(niov) = niov else {
             warn_on_once!(true);
@@ -99,6 +100,7 @@ impl MemoryProvider for Devmem {
 }
 
 /// Returns `niov` to its binding's free list.
+#[inline]
 pub(crate) fn free(niov: OwnedNetIov<'_>) {
     niov.binding().free_niov(niov);
 }

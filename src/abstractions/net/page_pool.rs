@@ -82,6 +82,26 @@ pub(crate) fn into_net_iov<D, B: ProviderBuf<D>>(buf: B) -> NonNull<bindings::ne
     ManuallyDrop::new(buf).as_net_iov()
 }
 
+/// The netmem reference of a `net_iov`: its address with bit `NET_IOV` set,
+/// the encoding of `include/net/netmem.h` (`net_iov_to_netmem()`), here
+/// without a call to the C helper on the per-buffer paths.
+fn net_iov_to_netmem(niov: *mut bindings::net_iov) -> bindings::netmem_ref {
+    // `netmem_ref` is an `unsigned long`, the kernel's `usize`.
+    niov.expose_provenance() | bindings::NET_IOV as usize
+}
+
+/// The `net_iov` a netmem reference names, if it is one (bit `NET_IOV`
+/// set, as `netmem_is_net_iov()` and `netmem_to_net_iov()` test).
+fn netmem_to_net_iov(netmem: bindings::netmem_ref) -> Option<NonNull<bindings::net_iov>> {
+    let bits: usize = netmem;
+    if bits & bindings::NET_IOV as usize == 0 {
+        return None;
+    }
+    NonNull::new(core::ptr::with_exposed_provenance_mut(
+        bits & !(bindings::NET_IOV as usize),
+    ))
+}
+
 /// The `pp_ref_count` of a buffer's `net_iov`.
 fn pp_ref_count<D, B: ProviderBuf<D>>(buf: &B) -> &Atomic<i64> {
     // SAFETY: the `net_iov` is alive while `buf` is (trait contract); the
@@ -269,13 +289,10 @@ impl<T: MemoryProvider> PagePoolRefill<'_, T> {
         // SAFETY: the pool is alive; `niov` was owned by `buf`, so no other
         // pool has it, and its data is the pool's, which the pool keeps alive
         // for as long as it holds the `net_iov`.
-        let netmem = unsafe {
-            bindings::net_mp_niov_set_page_pool(self.0.as_raw(), niov);
-            bindings::net_iov_to_netmem(niov)
-        };
+        unsafe { bindings::net_mp_niov_set_page_pool(self.0.as_raw(), niov) };
         // INVARIANT: made here, from a buffer of the pool's data, for this
         // refill.
-        Ok(Netmem(netmem, PhantomData))
+        Ok(Netmem(net_iov_to_netmem(niov), PhantomData))
     }
 
     /// How many more buffers the cache takes.
@@ -452,20 +469,15 @@ impl<T: MemoryProvider> Adapter<T> {
     ) -> bool {
         // SAFETY: the pool holds the reference `init` took on its data.
         let pool = unsafe { PagePool::<T>::from_raw(pool) };
-        // SAFETY: any netmem reference may be tested.
-        if !unsafe { bindings::netmem_is_net_iov(netmem) } {
+        let Some(niov) = netmem_to_net_iov(netmem) else {
             return T::release_netmem(pool, None);
-        }
+        };
         // SAFETY: a provider's pool only ever holds netmems its provider
         // returned from `alloc_netmems` or put in its cache, each made by
         // `PagePoolRefill::adopt` for this pool (a `Netmem` cannot outlive
         // its refill) from a `T::Buf` of the pool's data, which the pool
         // keeps alive.
-        let buf = unsafe {
-            let niov = bindings::netmem_to_net_iov(netmem);
-            NonNull::new(niov).map(|n| T::Buf::from_net_iov(n))
-        };
-        T::release_netmem(pool, buf)
+        T::release_netmem(pool, Some(unsafe { T::Buf::from_net_iov(niov) }))
     }
 
     /// `nl_fill`.
