@@ -75,7 +75,7 @@ static struct sg_table *test_map(struct dma_buf_attachment *att,
 	struct sg_table *sgt;
 	unsigned int i;
 
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	sgt = kzalloc_obj(*sgt, GFP_KERNEL);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
 	if (sg_alloc_table(sgt, exp->nsegs, GFP_KERNEL)) {
@@ -206,7 +206,7 @@ static struct test_ctx *__test_ctx_new(struct kunit *test, unsigned int nsegs,
 	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
 	mutex_init(&ctx->sock.lock);
 	INIT_LIST_HEAD(&ctx->sock.bindings);
-	ctx->exp = kzalloc(sizeof(*ctx->exp), GFP_KERNEL);
+	ctx->exp = kzalloc_obj(*ctx->exp, GFP_KERNEL);
 	if (!ctx->exp)
 		free_netdev(ctx->netdev);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
@@ -290,7 +290,7 @@ static bool test_wait_detached(struct test_exporter *exp)
 		rcu_barrier();
 		if (atomic_read(&exp->detached))
 			return true;
-		msleep(10);
+		usleep_range(10000, 20000);
 	}
 	return false;
 }
@@ -694,8 +694,9 @@ static void devmem_large_niovs_unaligned(struct kunit *test)
 
 /* A pool whose cache ran dry asks the provider for buffers. C hands out
  * one net_iov per call; Rust also refills the pool's cache, under one lock,
- * with up to a refill's worth but never more than a quarter of what is free. Either way every net_iov is accounted for:
- * returned, cached in the pool (lent to it), or still free.
+ * with up to a refill's worth but never more than a quarter of what is
+ * free. Either way every net_iov is accounted for: returned, cached in the
+ * pool (lent to it), or still free.
  */
 static void devmem_refill_fills_cache(struct kunit *test)
 {

@@ -3,7 +3,9 @@
 //! The memory provider page_pool calls: hands out a binding's `net_iov`s to
 //! the pools of the queues it is bound to and takes them back.
 //!
-//! C header: [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
+//! C header: [`include/net/page_pool/memory_provider.h`]
+//!
+//! [`include/net/page_pool/memory_provider.h`]: srctree/include/net/page_pool/memory_provider.h
 
 use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::net::page_pool::{

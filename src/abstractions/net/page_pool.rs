@@ -17,7 +17,9 @@
 //!
 //! Shaped as `rust/kernel/net/page_pool.rs` would be.
 //!
-//! C header: [`include/net/page_pool/memory_provider.h`](srctree/include/net/page_pool/memory_provider.h)
+//! C header: [`include/net/page_pool/memory_provider.h`]
+//!
+//! [`include/net/page_pool/memory_provider.h`]: srctree/include/net/page_pool/memory_provider.h
 
 use super::RxQueue;
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
