@@ -1,5 +1,5 @@
 # devmem-rs: entry points. See README.md.
-.PHONY: bench check quick setup series-check
+.PHONY: bench check quick series series-check setup
 
 # Everything, both flavors (CI runs this). `make check FLAVORS=rust` for one.
 check:
@@ -20,9 +20,14 @@ setup:
 bench:
 	BENCH_DOC=1 tools/bench.sh
 
-# Builds the kernel at every prefix of patches/ (slow; not part of check).
+# The upstream submission: three series with cover letters in results/series.
+series:
+	tools/series.sh
+
+# Builds every prefix of the exported series, both flavors (about an hour per
+# flavor; not part of check). `make series-check FLAVORS=rust` for one.
 series-check:
-	tools/series-check.sh
+	tools/series-check.sh $(or $(FLAVORS),c rust)
 
 kernel-%:
 	tools/build-kernel.sh $*

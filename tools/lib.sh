@@ -47,3 +47,32 @@ content_key() {
 		done
 	} | sha256sum | cut -c1-16
 }
+
+# The kernel series, as sent: patches/1-net-fixes (for net, on plain 7.2),
+# patches/2-netdevsim (for net-next, on plain 7.2), patches/3-rust-devmem (on
+# both). Series 1 and 2 touch the same lines of devmem.c, so a patch of
+# series 2 that must apply after series 1 has that form in
+# patches/2-netdevsim/after-net-fixes/ under the same name (what a merge of
+# net into net-next would resolve). The crate's own files are not in patches/:
+# tools/series.sh exports them as patches of series 3.
+SERIES_DIRS=(1-net-fixes 2-netdevsim 3-rust-devmem)
+
+# The patches of one series, in order, as sent on its own base.
+series_patches() {
+	local p
+	for p in "$DEVMEM_ROOT/patches/$1"/[0-9]*.patch; do
+		[ -f "$p" ] && echo "$p"
+	done
+}
+
+# Every patch in the order the combined tree applies them (series 1, 2, 3),
+# with the after-net-fixes form of a series-2 patch where there is one.
+series_apply_list() {
+	local s p alt
+	for s in "${SERIES_DIRS[@]}"; do
+		for p in $(series_patches "$s"); do
+			alt=$(dirname "$p")/after-net-fixes/$(basename "$p")
+			if [ -f "$alt" ]; then echo "$alt"; else echo "$p"; fi
+		done
+	done
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Unpack linux-source-7.2, apply patches/ in order and graft this repository at
+# Unpack linux-source-7.2, apply the series in patches/ and graft this repository at
 # net/core/devmem_rust. Prints the tree's path.
 #
 # The tree lives at one path and records the key of the kernel package and
@@ -32,8 +32,7 @@ if [ ! -f "$pristine/.unpacked" ]; then
 	mv "$pristine.tmp" "$pristine"
 fi
 
-shopt -s nullglob
-patches=("$DEVMEM_ROOT"/patches/*.patch)
+mapfile -t patches < <(series_apply_list)
 key=$(content_key "$deb" "${patches[@]}")
 # One tree at a fixed path, whatever the series: kbuild's command lines name
 # it, so a build dir survives a change of the series and rebuilds only what
@@ -46,9 +45,9 @@ if [ "$(cat "$tree/.devmem-key" 2>/dev/null)" != "$key" ]; then
 	cp -al "$pristine" "$tree.tmp"
 	rm -f "$tree.tmp/.unpacked"
 	for p in "${patches[@]}"; do
-		say "tree: applying $(basename "$p")"
-		patch -d "$tree.tmp" -p1 -s -N --no-backup-if-mismatch <"$p" ||
-			die "$(basename "$p") does not apply"
+		say "tree: applying ${p#"$DEVMEM_ROOT"/patches/}"
+		patch -d "$tree.tmp" -p1 -s -N -F0 --no-backup-if-mismatch <"$p" ||
+			die "${p#"$DEVMEM_ROOT"/} does not apply"
 	done
 	if [ -d "$tree" ]; then
 		# Bring the tree to the new series by content: a file whose bytes
