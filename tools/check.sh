@@ -10,6 +10,8 @@
 #   CHECK_SUITES="a b"     only these selftest suites (selftests/suites)
 #   CHECK_QUICK=1          no lints, driver builds or VM harness boot
 #                          (make quick: KUnit and the netlink suites)
+#   CHECK_TESTS="a b"      only the selftests with these names, in the
+#                          suites that have them
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -46,6 +48,7 @@ if [ "${CI:-}" = true ]; then
 	[ -z "${NL_FUZZ_SEED:-}" ] || [ "$NL_FUZZ_SEED" = 1 ] || partial+=("NL_FUZZ_SEED=$NL_FUZZ_SEED")
 	[ "$suites" = "$all_suites" ] || partial+=("CHECK_SUITES=$suites")
 	[ "$quick" = 0 ] || partial+=("CHECK_QUICK=$quick")
+	[ -z "${CHECK_TESTS:-}" ] || partial+=("CHECK_TESTS=$CHECK_TESTS")
 	if [ ${#partial[@]} -gt 0 ]; then
 		echo "FAIL check:full_run  (CI=true with ${partial[*]})"
 		echo "0 passed, 1 failed"
@@ -187,6 +190,7 @@ for flavor in $FLAVORS; do
 		env DEVMEM_TREE="$tree" DEVMEM_PY="$VENV/bin/python" \
 		DEVMEM_FLAVOR="$flavor" DEVMEM_TOOLS="${tools[$flavor]}" \
 		NL_FUZZ_SEED="${NL_FUZZ_SEED:-1}" NL_FUZZ_COUNT="${NL_FUZZ_COUNT:-10000}" \
+		DEVMEM_TESTS="${CHECK_TESTS:-}" \
 		"$DEVMEM_ROOT/selftests/run.sh" "$R" "$suites" \
 		>"$bg/vm-$flavor.out" 2>&1 &
 	vmpid[$flavor]=$!
@@ -286,10 +290,11 @@ phase total $t0
 say "check: ${summary[*]}"
 say "timings: ${phases[*]}"
 # A partial run says so on its last line too ("partial: N passed, N failed").
-if [ "$suites" = "$all_suites" ] && [ "$quick" = 0 ] && [ "$FLAVORS" = "c rust" ]; then
+if [ "$suites" = "$all_suites" ] && [ "$quick" = 0 ] && [ "$FLAVORS" = "c rust" ] &&
+	[ -z "${CHECK_TESTS:-}" ]; then
 	echo "$total_pass passed, $total_fail failed"
 else
-	echo "PARTIAL run: flavors $FLAVORS; suites $suites; quick $quick"
+	echo "PARTIAL run: flavors $FLAVORS; suites $suites; quick $quick${CHECK_TESTS:+; tests $CHECK_TESTS}"
 	echo "partial: $total_pass passed, $total_fail failed"
 fi
 [ "$total_fail" -eq 0 ] && [ "$total_pass" -gt 0 ]
