@@ -4,10 +4,10 @@
 
 use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::error::eopnotsupp;
+use crate::abstractions::net::devmem::builder::{NlSock, Published};
+use crate::abstractions::net::devmem::niov_size::NiovSize;
+use crate::abstractions::net::devmem::{ids, Builder, OwnedBinding};
 use crate::abstractions::net::{synchronize_net, DeviceId, Extack, NetDevice};
-use crate::binding::builder::{NlSock, Published};
-use crate::binding::{ids, Builder, OwnedBinding};
-use crate::niov_size::NiovSize;
 use kernel::{device::Device, dma::DataDirection, prelude::*};
 
 /// Who reaches a binding's buffers: the DMA device of its queues (`None` if
@@ -52,8 +52,8 @@ pub(crate) fn bind(
         return Err(eopnotsupp());
     };
     let dmabuf = DmaBuf::get(i32::try_from(fd).map_err(|_| EBADF)?)?;
-    Builder::new(dev, vdev, dir, niov)?
-        .map(dmabuf, dma_dev, extack)?
+    Builder::new(dev, vdev, dir, niov, dmabuf)?
+        .map(dma_dev, extack)?
         .carve(dev.numa_node(), extack)?
         // A device without DMA reads and writes the buffer through a kernel
         // mapping of it.

@@ -9,13 +9,13 @@
 //! payload lands in device memory.
 //!
 //! Layers, each using only the ones below it:
-//! - [`abstractions`]: kernel abstractions shaped as `rust/kernel/` modules
-//!   (dma-buf, page_pool memory providers, net devices, per-CPU refcounts,
-//!   BH spinlocks); nothing devmem-specific.
-//! - [`niov_size`], [`freelist`]: plain data types, no `unsafe`.
-//! - [`binding`]: devmem's C structures (`struct net_devmem_dmabuf_binding`,
-//!   its chunk owners and `net_iov`s, the ID table), which C code reads
-//!   through `devmem.h`; the provider's only `unsafe` outside this file.
+//! - [`abstractions`]: kernel abstractions shaped as `rust/kernel/` modules.
+//!   The generic ones: dma-buf, page_pool memory providers, net devices,
+//!   per-CPU refcounts, BH spinlocks. Then [`abstractions::net::devmem`]:
+//!   devmem's C structures (`struct net_devmem_dmabuf_binding`, its chunk
+//!   owners and `net_iov`s, the ID table), which C code reads through
+//!   `devmem.h`, with the typestate builder and the free list. Every
+//!   `unsafe` outside this file is in them.
 //! - [`provider`] (the [`MemoryProvider`](abstractions::net::page_pool::MemoryProvider)
 //!   implementation), [`bind`], [`tx`]: the logic, safe code only.
 //! - This file: the C ABI edge, every function `devmem.h` and
@@ -34,20 +34,19 @@
 
 mod abstractions;
 mod bind;
-mod binding;
-mod freelist;
-mod niov_size;
 mod provider;
 mod tx;
 
 use abstractions::dma_buf::direction_from_raw;
+use abstractions::net::devmem::builder::NlSock;
+use abstractions::net::devmem::niov_size::NiovSize;
+use abstractions::net::devmem::{
+    ids, Binding, Devmem, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice,
+};
 use abstractions::net::page_pool::Adapter;
 use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
-use binding::builder::NlSock;
-use binding::{ids, Binding, Devmem, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice};
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{bindings, device::Device, prelude::*, sync::aref::ARef};
-use niov_size::NiovSize;
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -235,7 +234,7 @@ pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
 pub unsafe extern "C" fn __net_devmem_dmabuf_binding_free(wq: *mut bindings::work_struct) {
     // SAFETY: only the binding's release queues this work, once, after the
     // count reached zero (caller).
-    unsafe { binding::free_work(wq) };
+    unsafe { abstractions::net::devmem::free_work(wq) };
 }
 
 /// Takes a binding reference for a TX `net_iov` an skb holds.

@@ -8,13 +8,13 @@
 //! [`include/net/page_pool/memory_provider.h`]: srctree/include/net/page_pool/memory_provider.h
 
 use crate::abstractions::bug::warn_on_once;
+use crate::abstractions::net::devmem::freelist::BATCH;
+use crate::abstractions::net::devmem::{Binding, Devmem, OwnedNetIov};
 use crate::abstractions::net::page_pool::{
     disown, MemoryProvider, Netmem, NlMsg, PagePool, PagePoolInit, PagePoolRefill, ProviderBuf,
     Uninstalled,
 };
 use crate::abstractions::net::RxQueue;
-use crate::binding::{Binding, Devmem, OwnedNetIov};
-use crate::freelist::BATCH;
 use kernel::{bindings, prelude::*};
 
 /// How many `net_iov`s one cache refill takes at most, given how many are

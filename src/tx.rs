@@ -3,9 +3,9 @@
 //! The TX side: finding a socket's binding, the `net_iov` at an offset of its
 //! dma-buf, and letting go of a device that unregisters.
 
+use crate::abstractions::net::devmem::niov_size::NiovSize;
+use crate::abstractions::net::devmem::{ids, Binding, NetIov, UnregisteringDevice};
 use crate::abstractions::net::TcpSock;
-use crate::binding::{ids, Binding, NetIov, UnregisteringDevice};
-use crate::niov_size::NiovSize;
 use kernel::{prelude::*, sync::aref::ARef, sync::rcu};
 
 /// The TX binding `id`, referenced, if `sk`'s route leads to its device (or

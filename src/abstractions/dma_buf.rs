@@ -111,7 +111,7 @@ impl DmaBuf {
         Ok(Attachment {
             dmabuf: self,
             att,
-            _dev: dev.into(),
+            dev: Some(dev.into()),
         })
     }
 
@@ -146,11 +146,13 @@ impl Drop for DmaBuf {
 /// # Invariants
 ///
 /// `att` is a live attachment of `dmabuf` made by `dma_buf_attach`, owned
-/// by this object, and `_dev` is a reference on the attached device.
+/// by this object, and `dev` is a reference on the attached device (an
+/// `Option` only so that [`Attachment::into_raw`] can move it out: it is
+/// `Some` for as long as the attachment is).
 pub(crate) struct Attachment<'a> {
     dmabuf: &'a DmaBuf,
     att: NonNull<bindings::dma_buf_attachment>,
-    _dev: ARef<Device>,
+    dev: Option<ARef<Device>>,
 }
 
 impl<'a> Attachment<'a> {
@@ -172,19 +174,17 @@ impl<'a> Attachment<'a> {
         Self {
             dmabuf,
             att,
-            _dev: dev,
+            dev: Some(dev),
         }
     }
 
     /// Gives the attachment, and its reference on the device, away, to be
     /// taken back with [`Attachment::from_raw`].
-    pub(crate) fn into_raw(self) -> NonNull<bindings::dma_buf_attachment> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so the device
-        // reference is read out exactly once and leaves with the attachment.
-        let dev = unsafe { core::ptr::read(&this._dev) };
-        let _ = ARef::into_raw(dev);
-        this.att
+    pub(crate) fn into_raw(mut self) -> NonNull<bindings::dma_buf_attachment> {
+        if let Some(dev) = self.dev.take() {
+            let _ = ARef::into_raw(dev);
+        }
+        ManuallyDrop::new(self).att
     }
 
     /// Maps the attachment for DMA in direction `dir`.
@@ -207,7 +207,7 @@ impl<'a> Attachment<'a> {
 impl Drop for Attachment<'_> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `att` is a live attachment of
-        // `dmabuf`, owned here; `_dev` is dropped after it, so the device
+        // `dmabuf`, owned here; `dev` is dropped after it, so the device
         // outlives the detach.
         unsafe { bindings::dma_buf_detach(self.dmabuf.as_raw(), self.att.as_ptr()) };
     }

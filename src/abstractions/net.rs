@@ -13,6 +13,7 @@
 //! C headers: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h),
 //! [`include/net/netdev_rx_queue.h`](srctree/include/net/netdev_rx_queue.h)
 
+pub(crate) mod devmem;
 pub(crate) mod page_pool;
 
 use crate::abstractions::error::ehostunreach;

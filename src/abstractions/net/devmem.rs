@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The binding object, kept in the C layout of
-//! `struct net_devmem_dmabuf_binding`: TCP, `dev.c` and `netdev-genl.c` read
-//! its fields (`id`, `dev`, `lock`, `list`, `ref`) through `devmem.h`.
+//! Devmem's objects, as core networking shares them: the binding
+//! (`struct net_devmem_dmabuf_binding`), its chunk owners and `net_iov`s,
+//! the netlink socket's list of bindings and the table of bindings by ID.
+//! TCP, `dev.c` and `netdev-genl.c` read these structures through
+//! `devmem.h`, so they keep their C layout, and this module is the one
+//! place that touches them: the abstraction the provider is written
+//! against, shaped as `rust/kernel/net/devmem.rs` would be.
 //!
-//! This module and its children are the provider's C-layout layer: the
-//! only part of the provider that touches `bindings`. The logic
-//! ([`crate::bind`], [`crate::provider`], [`crate::tx`]) uses the safe types
-//! they export:
+//! Unlike the other abstractions it has one user, because these C types
+//! are devmem's own. It is an abstraction all the same: it keeps the
+//! invariants that make the provider's safe code sound (a binding is freed
+//! only after its last reference, a `net_iov` is handed out to one owner at
+//! a time, a mapping is undone once), so the free list, on whose duplicate
+//! check the second of those rests, is in it too. What to do with these
+//! objects (how many `net_iov`s a refill takes, when to bind, unbind and
+//! look a binding up) is the provider's: [`crate::provider`],
+//! [`crate::bind`], [`crate::tx`], which hold no `unsafe`.
+//!
+//! The types:
 //! - [`Builder`] builds a binding in stages it cannot skip
 //!   ([`builder`]); dropping it at any stage releases what it holds.
 //! - [`Binding`] is the published object, reference counted by its
@@ -23,21 +34,23 @@
 //! C header: [`net/core/devmem.h`](srctree/net/core/devmem.h)
 
 pub(crate) mod builder;
+pub(crate) mod freelist;
 mod genpool;
 pub(crate) mod ids;
 pub(crate) mod niov;
+pub(crate) mod niov_size;
 pub(crate) mod queues;
 
-use crate::abstractions::dma_buf::{self, direction_from_raw, DmaBuf, Mapping};
+use crate::abstractions::dma_buf::{self, DmaBuf, Mapping};
 use crate::abstractions::net::DeviceId;
 use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::SpinLockBh;
-use crate::freelist::BATCH;
+use freelist::BATCH;
 use niov::NiovPtr;
+use niov_size::NiovSize;
 
 /// A binding's free list.
-type FreeList = crate::freelist::FreeList<NiovPtr>;
-use crate::niov_size::NiovSize;
+type FreeList = freelist::FreeList<NiovPtr>;
 use core::{ops::Deref, ptr::NonNull};
 use kernel::{
     alloc::KVVec,
@@ -64,6 +77,22 @@ struct BindingStorage {
     /// The free `net_iov`s, taken from NAPI and from process context.
     #[pin]
     free: SpinLockBh<FreeList>,
+    /// What the binding is, fixed when it is allocated.
+    shape: Shape,
+}
+
+/// The facts about a binding that never change, kept on the Rust side so
+/// that reading them needs no access to the C structure (which C writes
+/// concurrently). [`Builder::new`] writes the same values into the C
+/// fields (`direction`, `niov_shift`, the dma-buf's size), which C reads.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// The size of the binding's `net_iov`s.
+    niov_size: NiovSize,
+    /// RX (`FromDevice`) or TX (`ToDevice`).
+    dir: kernel::dma::DataDirection,
+    /// The size of the bound dma-buf, in bytes.
+    dmabuf_size: usize,
 }
 
 /// A published binding.
@@ -253,10 +282,7 @@ impl Binding {
 
     /// The size of the binding's `net_iov`s.
     pub(crate) fn niov_size(&self) -> NiovSize {
-        // SAFETY: `niov_shift` is set by `Builder::new` and never changed.
-        let shift = unsafe { (*self.c()).niov_shift };
-        // Always in range: `Builder::new` wrote it from a `NiovSize`.
-        NiovSize::from_shift(shift).unwrap_or(NiovSize::PAGE)
+        self.0.shape.niov_size
     }
 
     /// The binding's netlink ID.
@@ -337,14 +363,14 @@ impl Binding {
         let Some(sgt) = NonNull::new(sgt) else {
             return;
         };
-        // SAFETY: `dmabuf`, `attachment` and `direction` are set by the
-        // builder and constant until the free path, which cannot run while
-        // `self` is borrowed.
-        let (dmabuf, att, dir) = unsafe { ((*b).dmabuf, (*b).attachment, (*b).direction) };
+        // SAFETY: `dmabuf` and `attachment` are set by the builder and
+        // constant until the free path, which cannot run while `self` is
+        // borrowed.
+        let (dmabuf, att) = unsafe { ((*b).dmabuf, (*b).attachment) };
         let (Some(dmabuf), Some(att)) = (NonNull::new(dmabuf), NonNull::new(att)) else {
             return;
         };
-        let dir = direction_from_raw(dir).unwrap_or(kernel::dma::DataDirection::FromDevice);
+        let dir = self.0.shape.dir;
         // SAFETY: the binding owns its dma-buf reference and attachment
         // (builder), and keeps them; the mapping was taken out of the binding
         // above, so it is unmapped once, here.
@@ -364,22 +390,18 @@ impl Binding {
         if offset.checked_add(len)? > self.dmabuf_size() {
             return None;
         }
-        // SAFETY: the mapping covers the whole dma-buf and the range was just
-        // checked to lie within it.
-        Some(unsafe { base.byte_add(offset) })
+        // Within the mapping, which covers the whole dma-buf (checked above).
+        NonNull::new(base.as_ptr().wrapping_byte_add(offset))
     }
 
     /// Size of the bound dma-buf.
     pub(crate) fn dmabuf_size(&self) -> usize {
-        // SAFETY: the builder set `dmabuf` to a dma-buf the binding holds a
-        // reference on until it is freed; its size is constant.
-        unsafe { (*(*self.c()).dmabuf).size }
+        self.0.shape.dmabuf_size
     }
 
     /// Whether this is a TX binding.
     pub(crate) fn is_tx(&self) -> bool {
-        // SAFETY: `tx_vec` is set by the builder and constant afterwards.
-        unsafe { !(*self.c()).tx_vec.is_null() }
+        self.0.shape.dir == kernel::dma::DataDirection::ToDevice
     }
 
     /// The `net_iov` of page `page` of a TX binding's dma-buf (a TX
@@ -389,8 +411,9 @@ impl Binding {
         if !self.is_tx() || page >= self.dmabuf_size() / NiovSize::PAGE.bytes() {
             return None;
         }
-        // SAFETY: the builder made `tx_vec` with one entry per page of the
-        // dma-buf (checked above), each a `net_iov` of this binding.
+        // SAFETY: the builder of a TX binding made `tx_vec` with one entry
+        // per page of its dma-buf (`Builder::carve`; both checked above), each
+        // a `net_iov` of this binding, and never changes it afterwards.
         let p = unsafe { *(*self.c()).tx_vec.add(page) };
         // SAFETY: every entry is a carved `net_iov` of this binding, which
         // lives as long as it.
@@ -497,6 +520,10 @@ pub(crate) unsafe extern "C" fn free_work(work: *mut bindings::work_struct) {
     // in a binding whose count reached zero, so nothing references it any
     // more.
     let b = unsafe { kernel::container_of!(work, bindings::net_devmem_dmabuf_binding, unbind_w) };
+    // `container_of!` of a work item that exists is not null.
+    let Some(b) = NonNull::new(b) else {
+        return;
+    };
     // SAFETY: a dead binding was fully built, and is freed once, here.
     drop(unsafe { Teardown::from_dead(b) });
 }
@@ -518,14 +545,10 @@ impl Teardown {
     ///
     /// `b` must be a binding whose reference count dropped to zero, torn
     /// down once.
-    unsafe fn from_dead(b: *mut bindings::net_devmem_dmabuf_binding) -> Self {
+    unsafe fn from_dead(b: NonNull<bindings::net_devmem_dmabuf_binding>) -> Self {
         // INVARIANT: a dead binding is referenced by nobody and owns its
         // resources; its free list is installed, so the spare one is empty.
-        Self(
-            // SAFETY: `container_of!` of a live work item is not null.
-            unsafe { NonNull::new_unchecked(b) },
-            FreeList::new(),
-        )
+        Self(b, FreeList::new())
     }
 
     fn storage(&self) -> &BindingStorage {
@@ -543,8 +566,8 @@ impl Drop for Teardown {
     /// count, lock and the structure, as C's free path does.
     fn drop(&mut self) {
         let b = self.0.as_ptr();
-        // SAFETY: `niov_shift` was set by `Builder::new`.
-        let size = NiovSize::from_shift(unsafe { (*b).niov_shift }).unwrap_or(NiovSize::PAGE);
+        let shape = self.storage().shape;
+        let size = shape.niov_size;
         // Before the free list is installed the free `net_iov`s are in
         // `self.1`, after it in the binding.
         let free = self.1.len() + self.storage().free.lock().len();
@@ -554,7 +577,7 @@ impl Drop for Teardown {
         // `Builder::new` as a `KBox<BindingStorage>`.
         unsafe {
             if let Some(pool) = NonNull::new((*b).chunk_pool) {
-                genpool::OwnedChunkPool::from_raw(pool).destroy(free * size.bytes());
+                genpool::ChunkPool::from_raw(pool).destroy(free * size.bytes());
             }
             let dmabuf = NonNull::new((*b).dmabuf).map(|d| DmaBuf::from_raw(d));
             if !(*b).tx_vec.is_null() {
@@ -570,9 +593,7 @@ impl Drop for Teardown {
                 if let Some(att) = NonNull::new((*b).attachment) {
                     let att = dma_buf::Attachment::from_raw(d, att);
                     if let Some(sgt) = NonNull::new((*b).sgt) {
-                        let dir = direction_from_raw((*b).direction)
-                            .unwrap_or(kernel::dma::DataDirection::FromDevice);
-                        drop(Mapping::from_raw(&att, sgt, dir));
+                        drop(Mapping::from_raw(&att, sgt, shape.dir));
                     }
                     drop(att);
                 }

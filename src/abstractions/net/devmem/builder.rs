@@ -12,23 +12,24 @@
 //! (ID table, then the socket's list). Dropping a builder, or a `Complete`,
 //! at any stage releases what it holds, synchronously.
 
-use super::genpool::{ChunkPool, OwnedChunkPool};
+use super::genpool::ChunkPool;
 use super::niov::NiovPtr;
-use super::{ids, BindingStorage, FreeList, Teardown};
+use super::niov_size::NiovSize;
+use super::{ids, BindingStorage, FreeList, Shape, Teardown};
 use crate::abstractions::alloc::{kbox_pin_init_on, node};
 use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::net::{DeviceId, Extack, NetDevice};
 use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::new_spinlock_bh;
-use crate::niov_size::NiovSize;
-use core::{marker::PhantomData, pin::Pin, ptr::NonNull};
+use core::{pin::Pin, ptr::NonNull};
 use kernel::{
     alloc::KVVec, bindings, device::Device, dma::DataDirection, prelude::*, scatterlist::SGTable,
     types::Opaque,
 };
 
-/// Stage: allocated and initialised, no dma-buf yet.
-pub(crate) struct New;
+/// Stage: allocated and initialised; the dma-buf, held here, is not yet
+/// attached.
+pub(crate) struct New(DmaBuf);
 /// Stage: dma-buf referenced, attached and mapped.
 pub(crate) struct Mapped;
 /// Stage: carved into `net_iov`s (and the TX page table filled).
@@ -45,7 +46,7 @@ pub(crate) struct Carved;
 /// into `raw.1` and, for TX, a `tx_vec` of one entry per page.
 pub(crate) struct Builder<S> {
     raw: Teardown,
-    _stage: PhantomData<S>,
+    stage: S,
 }
 
 impl<S> Builder<S> {
@@ -53,37 +54,36 @@ impl<S> Builder<S> {
         self.raw.0.as_ptr()
     }
 
-    fn next<T>(self) -> Builder<T> {
+    fn next<T>(self, stage: T) -> Builder<T> {
         // INVARIANT: each caller moves on only once the next stage holds.
         Builder {
             raw: self.raw,
-            _stage: PhantomData,
+            stage,
         }
     }
 
-    fn niov_size(&self) -> NiovSize {
-        // SAFETY: the binding is ours (type invariant); `new` set the shift.
-        NiovSize::from_shift(unsafe { (*self.c()).niov_shift }).unwrap_or(NiovSize::PAGE)
-    }
-
-    fn direction(&self) -> DataDirection {
-        // SAFETY: the binding is ours (type invariant); `new` set it.
-        let dir = unsafe { (*self.c()).direction };
-        crate::abstractions::dma_buf::direction_from_raw(dir).unwrap_or(DataDirection::FromDevice)
+    fn shape(&self) -> Shape {
+        self.raw.storage().shape
     }
 }
 
 impl Builder<New> {
-    /// Allocates a binding for `dev` with `net_iov`s of `size`, on the
-    /// device's NUMA node, with its lock, queue table, stats and reference
-    /// count initialised in place. `vdev` is the virtual device bind-tx was
-    /// called on (netkit), only ever compared.
+    /// Allocates a binding of `dmabuf` for `dev` with `net_iov`s of `size`,
+    /// on the device's NUMA node, with its lock, queue table, stats and
+    /// reference count initialised in place. `vdev` is the virtual device
+    /// bind-tx was called on (netkit), only ever compared.
     pub(crate) fn new(
         dev: &NetDevice,
         vdev: Option<DeviceId>,
         dir: DataDirection,
         size: NiovSize,
+        dmabuf: DmaBuf,
     ) -> Result<Self> {
+        let shape = Shape {
+            niov_size: size,
+            dir,
+            dmabuf_size: dmabuf.size(),
+        };
         let dev_raw = dev.as_raw();
         let vdev_raw = vdev.map_or(core::ptr::null_mut(), |v| v.addr() as *mut c_void);
         let c = Opaque::<bindings::net_devmem_dmabuf_binding>::try_ffi_init(
@@ -120,6 +120,7 @@ impl Builder<New> {
         // the unwinding needed.
         let init = try_pin_init!(BindingStorage {
             free <- new_spinlock_bh!(FreeList::new(), c"binding->free"),
+            shape,
             c <- c,
         }? Error);
         let boxed: Pin<KBox<BindingStorage>> =
@@ -131,19 +132,15 @@ impl Builder<New> {
         // list is empty.
         Ok(Self {
             raw: Teardown(NonNull::new(ptr.cast()).ok_or(ENOMEM)?, FreeList::new()),
-            _stage: PhantomData,
+            stage: New(dmabuf),
         })
     }
 
-    /// Attaches `dma_dev` to `dmabuf` and maps the attachment in the
+    /// Attaches `dma_dev` to the dma-buf and maps the attachment in the
     /// binding's direction; the binding takes over all three.
-    pub(crate) fn map(
-        self,
-        dmabuf: DmaBuf,
-        dma_dev: &Device,
-        extack: &Extack<'_>,
-    ) -> Result<Builder<Mapped>> {
-        let dir = self.direction();
+    pub(crate) fn map(self, dma_dev: &Device, extack: &Extack<'_>) -> Result<Builder<Mapped>> {
+        let dir = self.shape().dir;
+        let dmabuf = &self.stage.0;
         let (sgt, att) = {
             let att = dmabuf.attach(dma_dev).inspect_err(|_| {
                 extack.set_msg(c"Failed to bind dmabuf to device");
@@ -154,25 +151,22 @@ impl Builder<New> {
             (mapping.into_raw(), att.into_raw())
         };
         let b = self.c();
+        let Builder { raw, stage } = self;
         // SAFETY: the binding is ours (type invariant); the fields take over
         // the dma-buf reference, its attachment and the attachment's mapping,
         // which `Teardown` gives back to their owner types in order.
         unsafe {
             (*b).sgt = sgt.as_ptr();
             (*b).attachment = att.as_ptr();
-            (*b).dmabuf = dmabuf.into_raw().as_ptr();
+            (*b).dmabuf = stage.0.into_raw().as_ptr();
         }
-        Ok(self.next())
+        // INVARIANT: the binding now holds the dma-buf, its attachment and
+        // the attachment's mapping in the binding's direction.
+        Ok(Builder { raw, stage: Mapped })
     }
 }
 
 impl Builder<Mapped> {
-    fn dmabuf_size(&self) -> usize {
-        // SAFETY: the binding is ours and holds a dma-buf from `map` on (type
-        // invariant); its size is constant.
-        unsafe { (*(*self.c()).dmabuf).size }
-    }
-
     fn table(&self) -> &SGTable {
         // SAFETY: from `map` on the binding owns `sgt`, a live mapping that
         // stays mapped and unchanged while the builder is borrowed.
@@ -185,10 +179,13 @@ impl Builder<Mapped> {
     /// builds the page table.
     pub(crate) fn carve(mut self, nid: c_int, extack: &Extack<'_>) -> Result<Builder<Carved>> {
         let page = NiovSize::PAGE.bytes();
-        let size = self.niov_size();
-        let size_bytes = self.dmabuf_size();
+        let Shape {
+            niov_size: size,
+            dir,
+            dmabuf_size: size_bytes,
+        } = self.shape();
         let mut tx_vec = None;
-        if self.direction() == DataDirection::ToDevice {
+        if dir == DataDirection::ToDevice {
             if size_bytes % page != 0 {
                 extack.set_msg(c"TX dma-buf size must be a multiple of PAGE_SIZE");
                 return Err(EINVAL);
@@ -201,18 +198,15 @@ impl Builder<Mapped> {
             tx_vec = Some(v);
         }
 
-        let pool = OwnedChunkPool::new(nid, size)?;
+        // The pool stays the builder's until every segment is carved: if one
+        // is refused, dropping it frees the chunk owners made so far, which
+        // nothing else points to (the free list being built only names
+        // them).
+        let pool = ChunkPool::new(nid, size)?;
         let (niovs, segments) = self.table().iter().fold((0usize, 0usize), |(n, s), sg| {
             (n + ((sg.dma_len() as usize) >> size.shift()), s + 1)
         });
         self.raw.1 = FreeList::with_room(niovs, segments, node(nid))?;
-        let pool_raw = pool.into_raw();
-        // SAFETY: the binding is ours; the field takes over the pool, which
-        // `Teardown` destroys.
-        unsafe { (*self.c()).chunk_pool = pool_raw };
-        // SAFETY: the pool was just stored in the binding, which keeps it
-        // until `Teardown`; only this builder uses it meanwhile.
-        let pool = unsafe { ChunkPool::from_raw(pool_raw) };
 
         let mut virt = 0usize;
         let segs: KVVec<(bindings::dma_addr_t, usize)> = {
@@ -236,8 +230,9 @@ impl Builder<Mapped> {
                 extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
                 return Err(EINVAL);
             }
-            // SAFETY: the pool is this binding's own, which frees it and the
-            // chunk owners pointing back to it.
+            // SAFETY: the pool becomes this binding's at the end of the carve
+            // (or is dropped, with its chunk owners, on a failure first), so
+            // the binding outlives every chunk owner pointing back to it.
             let carved = unsafe { pool.add_chunk(self.c(), dma, len, virt, nid, size)? };
             let mut all = carved.clone();
             if let Some(first) = all.next().and_then(NonNull::new) {
@@ -254,15 +249,21 @@ impl Builder<Mapped> {
             virt += len;
         }
 
-        if let Some(v) = tx_vec {
+        let tx_vec = tx_vec.map_or(core::ptr::null_mut(), |v| {
             let (ptr, len, cap) = v.into_raw_parts();
             // Built above with exactly one entry per page, which is what
             // `Teardown` rebuilds it from.
             debug_assert!(len == cap && len == size_bytes / page);
-            // SAFETY: the binding is ours; the field takes over the table.
-            unsafe { (*self.c()).tx_vec = ptr };
+            ptr
+        });
+        let pool = pool.into_raw();
+        // SAFETY: the binding is ours (type invariant); the fields take over
+        // the pool and the TX table, which `Teardown` releases.
+        unsafe {
+            (*self.c()).chunk_pool = pool;
+            (*self.c()).tx_vec = tx_vec;
         }
-        Ok(self.next())
+        Ok(self.next(Carved))
     }
 }
 

@@ -4,33 +4,35 @@
 //! with an owner (`struct dmabuf_genpool_chunk_owner`) that holds the
 //! segment's `net_iov`s. The layout is C's, which `devmem.h` readers rely
 //! on; the `net_iov`s are handed out by the binding's free list
-//! ([`crate::freelist`]), not by the genpool's bitmap.
+//! ([`super::freelist`]), not by the genpool's bitmap.
 //!
 //! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
 
+use super::niov_size::NiovSize;
 use crate::abstractions::alloc::{kbox_new_on, node};
-use crate::niov_size::NiovSize;
-use core::ptr::NonNull;
-use kernel::{alloc::KVVec, bindings, prelude::*, types::Opaque};
+use core::{mem::ManuallyDrop, ptr::NonNull};
+use kernel::{alloc::KVVec, bindings, prelude::*};
 
-/// A binding's genpool, borrowed.
-#[repr(transparent)]
-pub(crate) struct ChunkPool(Opaque<bindings::gen_pool>);
+/// A binding's genpool.
+///
+/// # Invariants
+///
+/// `self.0` is a genpool this object owns, whose chunks were all added by
+/// [`ChunkPool::add_chunk`].
+pub(crate) struct ChunkPool(NonNull<bindings::gen_pool>);
 
 impl ChunkPool {
-    /// Wraps a genpool pointer.
-    ///
-    /// # Safety
-    ///
-    /// `pool` must be a genpool made by [`OwnedChunkPool::new`], alive for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(pool: *mut bindings::gen_pool) -> &'a Self {
-        // SAFETY: transparent wrapper over `Opaque<gen_pool>`; the caller
-        // guarantees liveness.
-        unsafe { &*pool.cast() }
+    /// Creates an empty pool of granules of `size`.
+    pub(crate) fn new(nid: c_int, size: NiovSize) -> Result<Self> {
+        // SAFETY: `gen_pool_create` only allocates (any order and node are
+        // accepted); the pool it returns is ours.
+        let pool = unsafe { bindings::gen_pool_create(size.shift() as c_int, nid) };
+        // INVARIANT: the new pool is ours and empty.
+        NonNull::new(pool).map(Self).ok_or(ENOMEM)
     }
 
     fn as_raw(&self) -> *mut bindings::gen_pool {
-        self.0.get()
+        self.0.as_ptr()
     }
 
     /// Adds a DMA segment as a chunk of `len / size` `net_iov`s, each
@@ -41,8 +43,9 @@ impl ChunkPool {
     ///
     /// # Safety
     ///
-    /// `binding` must be the binding that owns this pool (and frees it): the
-    /// chunk owners point to it, and `net_iov`s find their binding that way.
+    /// `binding` must be the binding that will own this pool, and outlive
+    /// it: the chunk owners point to it, and `net_iov`s find their binding
+    /// that way.
     pub(crate) unsafe fn add_chunk(
         &self,
         binding: *mut bindings::net_devmem_dmabuf_binding,
@@ -55,9 +58,9 @@ impl ChunkPool {
         let count = len >> size.shift();
         let mut niovs = KVVec::<bindings::net_iov>::with_capacity(count, GFP_KERNEL)?;
         let ptr = niovs.as_mut_ptr();
-        // SAFETY: all-zero is a valid chunk owner; its fields are set below.
-        let zeroed: bindings::dmabuf_genpool_chunk_owner = unsafe { core::mem::zeroed() };
-        // On the device's node, as C's `kzalloc_node()`.
+        // On the device's node, as C's `kzalloc_node()`; the fields are set
+        // below.
+        let zeroed: bindings::dmabuf_genpool_chunk_owner = pin_init::zeroed();
         let mut owner = kbox_new_on(zeroed, GFP_KERNEL, node(nid))?;
         owner.area.niovs = ptr;
         owner.area.num_niovs = count;
@@ -69,13 +72,13 @@ impl ChunkPool {
         // Each `net_iov` written whole, once: a large dma-buf has hundreds of
         // thousands, and bind time is spent here.
         for i in 0..count {
-            // SAFETY: `i < count`, within the capacity `ptr` points to; the
-            // owner's area outlives its `net_iov`s. All-zero is a valid
-            // `netmem_desc`; page_pool stores the DMA address in it.
+            // SAFETY: `i < count`, within the capacity `ptr` points to, and
+            // each element is written once, whole; the owner's area, which
+            // the `net_iov` points to, outlives it.
             unsafe {
                 let niov = ptr.add(i);
                 niov.write(bindings::net_iov {
-                    desc: core::mem::zeroed(),
+                    desc: pin_init::zeroed(),
                     type_: bindings::net_iov_type_NET_IOV_DMABUF,
                     owner: area,
                 });
@@ -111,7 +114,7 @@ impl ChunkPool {
 
     /// Total size of the pool's chunks, in bytes.
     pub(crate) fn size(&self) -> usize {
-        // SAFETY: the pool is alive.
+        // SAFETY: the pool is alive while `self` owns it (type invariant).
         unsafe { bindings::gen_pool_size(self.as_raw()) }
     }
 }
@@ -151,87 +154,61 @@ unsafe extern "C" fn free_chunk_owner(
     unsafe { free_owner((*chunk).owner.cast()) };
 }
 
-/// A binding's genpool, owned.
-///
-/// # Invariants
-///
-/// `self.0` is a genpool this object owns, whose chunks were all added by
-/// [`ChunkPool::add_chunk`].
-pub(crate) struct OwnedChunkPool(NonNull<bindings::gen_pool>);
-
-impl OwnedChunkPool {
-    /// Creates an empty pool of granules of `size`.
-    pub(crate) fn new(nid: c_int, size: NiovSize) -> Result<Self> {
-        // SAFETY: `gen_pool_create` only allocates (any order and node are
-        // accepted); the pool it returns is ours.
-        let pool = unsafe { bindings::gen_pool_create(size.shift() as c_int, nid) };
-        // INVARIANT: the new pool is ours and empty.
-        NonNull::new(pool).map(Self).ok_or(ENOMEM)
-    }
-
-    /// Gives the pool away, to be taken back with [`OwnedChunkPool::from_raw`].
+impl ChunkPool {
+    /// Gives the pool away, to be taken back with [`ChunkPool::from_raw`].
     pub(crate) fn into_raw(self) -> *mut bindings::gen_pool {
-        let pool = self.0.as_ptr();
-        core::mem::forget(self);
-        pool
+        ManuallyDrop::new(self).as_raw()
     }
 
-    /// Takes back a pool given away with [`OwnedChunkPool::into_raw`].
+    /// Takes back a pool given away with [`ChunkPool::into_raw`].
     ///
     /// # Safety
     ///
-    /// `pool` must come from [`OwnedChunkPool::into_raw`] and not have been
+    /// `pool` must come from [`ChunkPool::into_raw`] and not have been
     /// taken back yet.
     pub(crate) unsafe fn from_raw(pool: NonNull<bindings::gen_pool>) -> Self {
-        // INVARIANT: guaranteed by the caller.
+        // INVARIANT: the caller passes back the ownership `into_raw` gave up.
         Self(pool)
     }
 }
 
-impl core::ops::Deref for OwnedChunkPool {
-    type Target = ChunkPool;
-
-    fn deref(&self) -> &ChunkPool {
-        // SAFETY: the pool is alive while `self` is.
-        unsafe { ChunkPool::from_raw(self.0.as_ptr()) }
-    }
-}
-
-impl OwnedChunkPool {
+impl ChunkPool {
     /// Frees the chunk owners, then the pool, given how many of its bytes
     /// are free (the binding keeps its free `net_iov`s itself). If some are
     /// still in use, the pool is leaked with a warning, as C does, and so
     /// are its chunk owners: a `net_iov` still out lives in its owner's
     /// array, and whoever holds it may still read it.
     pub(crate) fn destroy(self, avail: usize) {
-        let pool = self.0.as_ptr();
-        core::mem::forget(self);
-        // SAFETY: the pool was ours (type invariant) and is alive until it
-        // is destroyed below.
-        let size = unsafe { ChunkPool::from_raw(pool) }.size();
+        let size = self.size();
         if size != avail {
             pr_warn!("can't destroy genpool. size={size}, avail={avail}\n");
             kernel::warn_on!(true);
-            return;
+            core::mem::forget(self);
         }
-        // SAFETY: the pool was ours (type invariant) and all its chunks have
-        // owners from `add_chunk`; every `net_iov` in them is free, so no
-        // one holds one any more.
-        unsafe {
-            bindings::gen_pool_for_each_chunk(pool, Some(free_chunk_owner), core::ptr::null_mut())
-        };
-        // SAFETY: the pool is ours, and nothing was ever allocated from its
-        // bitmap (the binding's free list hands out the `net_iov`s).
-        unsafe { bindings::gen_pool_destroy(pool) };
+        // Otherwise dropping `self` frees the chunk owners and the pool.
     }
 }
 
-impl Drop for OwnedChunkPool {
-    /// A pool dropped without [`OwnedChunkPool::destroy`] had nothing handed
-    /// out (a failed bind).
+impl Drop for ChunkPool {
+    /// Frees the chunk owners and the pool. Only reached with every
+    /// `net_iov` of the pool free: a pool dropped before its binding was
+    /// published (a failed bind) handed none out, and
+    /// [`ChunkPool::destroy`] leaks a pool whose `net_iov`s are not all
+    /// back.
     fn drop(&mut self) {
-        let size = self.size();
-        // SAFETY: `self` is not used after this; the copy is the owner now.
-        unsafe { Self::from_raw(self.0) }.destroy(size);
+        // SAFETY: the pool is ours (type invariant) and all its chunks have
+        // owners from `add_chunk`; every `net_iov` in them is free (above),
+        // so no one holds one any more.
+        unsafe {
+            bindings::gen_pool_for_each_chunk(
+                self.as_raw(),
+                Some(free_chunk_owner),
+                core::ptr::null_mut(),
+            )
+        };
+        // SAFETY: the pool is ours and is not used after this; nothing was
+        // ever allocated from its bitmap (the binding's free list hands out
+        // the `net_iov`s), so it has no outstanding allocation.
+        unsafe { bindings::gen_pool_destroy(self.as_raw()) };
     }
 }

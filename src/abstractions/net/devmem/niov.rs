@@ -16,9 +16,9 @@
 //!
 //! C header: [`include/net/netmem.h`](srctree/include/net/netmem.h)
 
+use super::niov_size::NiovSize;
 use super::Binding;
 use crate::abstractions::net::page_pool::ProviderBuf;
-use crate::niov_size::NiovSize;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::bindings;
 
@@ -38,7 +38,7 @@ impl NiovPtr {
     }
 }
 
-impl crate::freelist::Element for NiovPtr {
+impl super::freelist::Element for NiovPtr {
     fn nth(self, i: usize) -> Self {
         // In bounds of the carved array for every `i` the free list asks for
         // (below its segment's count); `wrapping_add` keeps the address
@@ -110,21 +110,26 @@ impl<'a> NetIov<'a> {
         self.ptr.as_ptr()
     }
 
-    /// The chunk owner whose area holds this `net_iov`.
-    fn chunk_owner(self) -> *mut bindings::dmabuf_genpool_chunk_owner {
+    /// The chunk owner whose area holds this `net_iov`. Chunk owners are
+    /// written once, when their segment is carved, and only read after
+    /// that, by C and here, so a shared reference to one is sound.
+    fn chunk_owner(self) -> &'a bindings::dmabuf_genpool_chunk_owner {
         // SAFETY: by the type invariant `owner` points to the `area` embedded
-        // in a live chunk owner, so stepping back to the container is valid.
+        // in a chunk owner that lives as long as the binding, for `'a`; the
+        // field is read with a raw access, as TCP may be writing other fields
+        // of the `net_iov`, and the owner is never written after the carve.
         unsafe {
             let area = (*self.as_raw()).owner;
-            kernel::container_of!(area, bindings::dmabuf_genpool_chunk_owner, area)
+            &*kernel::container_of!(area, bindings::dmabuf_genpool_chunk_owner, area)
         }
     }
 
     /// The binding this `net_iov` belongs to.
     pub(crate) fn binding(self) -> &'a Binding {
-        // SAFETY: the chunk owner is alive and points to the binding that
-        // carved it, alive for `'a` (type invariant).
-        unsafe { Binding::from_raw((*self.chunk_owner()).binding) }
+        // SAFETY: the chunk owner points to the binding that carved it, alive
+        // for `'a` (type invariant), and referenced for all of `'a` by what
+        // keeps `self` alive.
+        unsafe { Binding::from_raw(self.chunk_owner().binding) }
     }
 
     /// Index of this `net_iov` in its chunk.
@@ -132,18 +137,12 @@ impl<'a> NetIov<'a> {
         // SAFETY: by the type invariant `self` lies in the `niovs` array of its
         // owner's area, so both pointers are in one allocation, `self` at or
         // after the base.
-        unsafe {
-            let base = (*self.chunk_owner()).area.niovs;
-            self.as_raw().offset_from(base) as usize
-        }
+        unsafe { self.as_raw().offset_from(self.chunk_owner().area.niovs) as usize }
     }
 
     /// The offset of this `net_iov`'s memory in the dma-buf.
     pub(crate) fn dmabuf_offset(self) -> usize {
-        // SAFETY: the chunk owner is alive by the type invariant; its base
-        // is constant.
-        let base = unsafe { (*self.chunk_owner()).area.base_virtual };
-        base + (self.index() << self.binding().niov_size().shift())
+        self.chunk_owner().area.base_virtual + (self.index() << self.binding().niov_size().shift())
     }
 
     /// Its place among the binding's `net_iovs`, in dma-buf order, given
@@ -153,11 +152,9 @@ impl<'a> NetIov<'a> {
         // Another size gives a wrong slot (no unsafety: the free list checks
         // its bounds), so the release build trusts the callers.
         debug_assert!(size == self.binding().niov_size());
-        // SAFETY: the chunk owner is alive by the type invariant.
-        let base = unsafe { (*self.chunk_owner()).area.base_virtual };
         // A chunk starts on a `net_iov` boundary (the builder checks each
         // segment).
-        (base >> size.shift()) + self.index()
+        (self.chunk_owner().area.base_virtual >> size.shift()) + self.index()
     }
 }
 
