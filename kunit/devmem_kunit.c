@@ -987,6 +987,49 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 	gen_pool_destroy(pool);
 }
 
+#if IS_ENABLED(CONFIG_NET_DEVMEM_RUST)
+/* A net_iov given back twice: the Rust provider's free list refuses the
+ * second free with a warning (WARN_ON, as a free of an address outside the
+ * pool warns in C) and hands the net_iov out once, not twice. C's genpool
+ * has no such check (gen_pool_free() hits its BUG_ON on a double free), so
+ * this case is the Rust provider's only. The warning's window is checked by
+ * the VM runner: exactly one WARNING inside it.
+ */
+static void devmem_double_free_refused(struct kunit *test)
+{
+	static const unsigned int one_seg[] = { 4 };
+	struct test_ctx *ctx = test_ctx_new(test, 1, one_seg, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+	struct net_iov *niov, *got[4];
+	unsigned int i, j;
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	niov = net_devmem_alloc_dmabuf(b);
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+	net_devmem_free_dmabuf(niov);
+
+	pr_info("devmem_kunit: expected WARNING begin: net_iov freed twice\n");
+	net_devmem_free_dmabuf(niov);
+	pr_info("devmem_kunit: expected WARNING end\n");
+	KUNIT_EXPECT_TRUE(test, test_taint(TAINT_WARN));
+
+	/* Four net_iovs, each handed out once: four distinct ones, then none. */
+	for (i = 0; i < ARRAY_SIZE(got); i++) {
+		got[i] = net_devmem_alloc_dmabuf(b);
+		KUNIT_ASSERT_NOT_NULL(test, got[i]);
+		for (j = 0; j < i; j++)
+			KUNIT_EXPECT_PTR_NE(test, got[i], got[j]);
+	}
+	KUNIT_EXPECT_NULL(test, net_devmem_alloc_dmabuf(b));
+	for (i = 0; i < ARRAY_SIZE(got); i++)
+		net_devmem_free_dmabuf(got[i]);
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 4);
+	test_unbind(ctx, b);
+	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+}
+#endif
+
 /* A TX binding lets go of its device, and unmaps its dma-buf, when that
  * device unregisters; a binding on another device is left alone. The
  * attachment stays until the binding is freed.
@@ -1035,6 +1078,10 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_free_list_two_cpus),
 	KUNIT_CASE(devmem_release_at_last_put),
 	KUNIT_CASE(devmem_leaked_niov_outlives_binding),
+#if IS_ENABLED(CONFIG_NET_DEVMEM_RUST)
+	/* After the case above: both taint the kernel with a WARN. */
+	KUNIT_CASE(devmem_double_free_refused),
+#endif
 	KUNIT_CASE(devmem_tx_device_unregisters),
 	KUNIT_CASE(devmem_large_niovs),
 	KUNIT_CASE(devmem_large_niovs_unaligned),

@@ -22,10 +22,13 @@ a stream received into the buffer lands where the offsets say (read back
 through mmap, compared with what was sent), no frag crosses a net_iov; a
 stream sent from the buffer (bind-tx, sendmsg with SCM_DEVMEM_DMABUF and
 dma-buf offsets) arrives intact; and a buffer the user has let go of while
-it is bound lives on until the binding goes, as udmabuf's does.
+it is bound lives on until the binding goes, as udmabuf's does. Then a
+sendmsg naming an RX binding, another device's TX binding or no binding is
+refused, and one naming the route's TX binding sends.
 """
 
 import ctypes
+import errno
 import os
 import socket
 import struct
@@ -33,11 +36,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (PAGE_SIZE, SCM_DEVMEM_DMABUF, DevmemRx, NsimPair,  # noqa: E402
-                    defer, dma_mappings, eq, kick_rx_softirq_on_every_cpu,
-                    metric, netdev_nl, remote_receive,
-                    remote_send, run_tests, sh, system_heap, test,
-                    udmabuf_scattered, wait_for)
+from devmem import (PAGE_SIZE, SCM_DEVMEM_DMABUF, DevmemRx, Nsim,  # noqa: E402
+                    NsimPair, bind_rx, defer, dma_mappings, eq,
+                    kick_rx_softirq_on_every_cpu, metric, netdev_nl,
+                    remote_receive, remote_send, run_tests, set_hds, sh,
+                    system_heap, test, udmabuf, udmabuf_scattered, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
 DFS = "/sys/kernel/debug"
@@ -309,6 +312,57 @@ def _make_tests():
 
 
 _make_tests()
+
+
+@test
+def tx_sendmsg_takes_only_a_tx_binding_of_the_route():
+    """sendmsg(SCM_DEVMEM_DMABUF) looks the binding up by ID and takes it
+    only if it is a TX binding of the device the socket's route leads to:
+    an RX binding, or a TX binding of another device, fails the send
+    (EINVAL, ENODEV), as does an ID nothing has; the route's own TX binding
+    sends."""
+    pair = NsimPair(queues=4)
+    pair.local.set_dma(True)
+    other = Nsim(ports=1, queues=4)
+    other.set_dma(True)
+    nl = netdev_nl()
+    defer(nl.close)
+    fds = [udmabuf(16) for _ in range(3)]
+    for fd in fds:
+        defer(os.close, fd)
+    tx_id = nl.bind_tx({"ifindex": pair.local.ifindex(), "fd": fds[0]})["id"]
+    other_tx = nl.bind_tx({"ifindex": other.ifindex(), "fd": fds[1]})["id"]
+    set_hds(pair.local.ifindex())
+    rx_id = bind_rx(nl, pair.local.ifindex(), fds[2], [1])["id"]
+
+    port = 5430
+    out = "/tmp/devmem-tx-refusals"
+    rns = f"ip netns exec {pair.REMOTE_NS}"
+    listener = remote_receive(pair, port, out)
+    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
+             "the remote listener", 30)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
+    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+    s.connect((pair.V6[1], port))
+
+    def send_err(bid):
+        try:
+            return f"sent {devmem_sendmsg(s, bid, [(0, PAGE_SIZE)])}"
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+
+    eq(send_err(rx_id), "EINVAL", "sendmsg naming an RX binding")
+    eq(send_err(other_tx), "ENODEV", "sendmsg naming another device's TX binding")
+    eq(send_err(max(tx_id, other_tx, rx_id) + 1000), "EINVAL",
+       "sendmsg naming no binding")
+    eq(send_err(tx_id), f"sent {PAGE_SIZE}", "sendmsg naming the route's TX binding")
+    drain_completions(s)
+    s.shutdown(socket.SHUT_WR)
+    eq(listener.wait(timeout=60), 0, "remote receiver exit")
+    eq(os.path.getsize(out), PAGE_SIZE, "bytes the remote received")
+
 
 if __name__ == "__main__":
     run_tests("dmabuf_sources")
