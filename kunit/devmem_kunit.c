@@ -28,6 +28,7 @@
 #include <linux/vmalloc.h>
 #include <net/netdev_netlink.h>
 #include <net/netdev_queues.h>
+#include <net/netdev_rx_queue.h>
 #include <net/netlink.h>
 #include <net/page_pool/helpers.h>
 #include <net/page_pool/types.h>
@@ -1028,6 +1029,59 @@ static void devmem_double_free_refused(struct kunit *test)
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
 }
+
+/* A binding is installed as a queue's provider only if it is an RX binding
+ * and the queue is one of its own device's: unbind closes the queues of the
+ * binding's device only, so a queue of another device would keep naming a
+ * binding that is freed. The Rust provider refuses both with EINVAL before
+ * it touches the queue; netdev-genl never asks for either, and C does not
+ * check (these reach netif_mp_open_rxq(), which refuses this test device for
+ * lacking queue management ops: EOPNOTSUPP).
+ */
+static void devmem_install_only_own_rx_queues(struct kunit *test)
+{
+	static const unsigned int one_seg[] = { 4 };
+	struct test_ctx *ctx = test_ctx_new(test, 1, one_seg, 0, 0);
+	struct net_devmem_dmabuf_binding *rx, *tx;
+	struct net_device *other;
+	int err, i;
+
+	other = alloc_netdev(0, "devmemkunit%d", NET_NAME_UNKNOWN, ether_setup);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	rx = test_bind(ctx, DMA_FROM_DEVICE);
+	tx = test_bind(ctx, DMA_TO_DEVICE);
+	if (IS_ERR_OR_NULL(rx) || IS_ERR_OR_NULL(tx))
+		free_netdev(other);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, rx);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, tx);
+
+	mutex_lock(&ctx->sock.lock);
+	/* A TX binding, on a queue of its own device. */
+	netdev_lock(ctx->netdev);
+	err = net_devmem_bind_dmabuf_to_queue(ctx->netdev, 0, tx, &ctx->extack);
+	netdev_unlock(ctx->netdev);
+	KUNIT_EXPECT_EQ(test, err, -EINVAL);
+	/* An RX binding, on a queue of another device. */
+	netdev_lock(other);
+	err = net_devmem_bind_dmabuf_to_queue(other, 0, rx, &ctx->extack);
+	netdev_unlock(other);
+	KUNIT_EXPECT_EQ(test, err, -EINVAL);
+	mutex_unlock(&ctx->sock.lock);
+
+	KUNIT_EXPECT_TRUE(test, xa_empty(&rx->bound_rxqs));
+	KUNIT_EXPECT_TRUE(test, xa_empty(&tx->bound_rxqs));
+	KUNIT_EXPECT_NULL(test, __netif_get_rx_queue(other, 0)->mp_params.mp_priv);
+	KUNIT_EXPECT_NULL(test,
+			  __netif_get_rx_queue(ctx->netdev, 0)->mp_params.mp_priv);
+	test_unbind(ctx, tx);
+	test_unbind(ctx, rx);
+	for (i = 0; i < 500 && atomic_read(&ctx->exp->detached) < 2; i++) {
+		rcu_barrier();
+		usleep_range(10000, 20000);
+	}
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 2);
+	free_netdev(other);
+}
 #endif
 
 /* A TX binding lets go of its device, and unmaps its dma-buf, when that
@@ -1081,6 +1135,7 @@ static struct kunit_case devmem_cases[] = {
 #if IS_ENABLED(CONFIG_NET_DEVMEM_RUST)
 	/* After the case above: both taint the kernel with a WARN. */
 	KUNIT_CASE(devmem_double_free_refused),
+	KUNIT_CASE(devmem_install_only_own_rx_queues),
 #endif
 	KUNIT_CASE(devmem_tx_device_unregisters),
 	KUNIT_CASE(devmem_large_niovs),

@@ -6,8 +6,8 @@ use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::error::eopnotsupp;
 use crate::abstractions::net::devmem::builder::{NlSock, Published};
 use crate::abstractions::net::devmem::niov_size::NiovSize;
-use crate::abstractions::net::devmem::{ids, Builder, OwnedBinding};
-use crate::abstractions::net::{synchronize_net, DeviceId, Extack, NetDevice};
+use crate::abstractions::net::devmem::{Builder, OwnedBinding};
+use crate::abstractions::net::{DeviceId, Extack, NetDevice};
 use kernel::{device::Device, dma::DataDirection, prelude::*};
 
 /// Who reaches a binding's buffers: the DMA device of its queues (`None` if
@@ -43,10 +43,6 @@ pub(crate) fn bind(
     extack: &Extack<'_>,
 ) -> Result<Published> {
     let Request { fd, dir, niov } = req;
-    // TX `net_iov`s are pages (the TX table is indexed by page).
-    if dir == DataDirection::ToDevice && niov != NiovSize::PAGE {
-        return Err(EINVAL);
-    }
     let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
@@ -61,15 +57,14 @@ pub(crate) fn bind(
         .publish(sock)
 }
 
-/// Unbinds: hides the binding from lookups, waits for lookups in flight,
-/// closes every bound queue of `dev`, and drops the socket's reference. The
-/// binding is freed once page pools and `net_iov`s still using it let go.
+/// Unbinds: gives up the socket's reference, after hiding the binding from
+/// lookups and closing every bound queue of `dev`
+/// ([`OwnedBinding::release`]). The binding is freed once page pools and
+/// `net_iov`s still using it let go.
 ///
 /// `dev` is the binding's device, locked by the caller, or `None` once the
 /// binding let go of it (then no queue is bound any more).
 pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
-    ids::remove(binding.id());
-    synchronize_net();
     binding.release(dev);
 }
 

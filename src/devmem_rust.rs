@@ -45,7 +45,7 @@ use abstractions::net::devmem::{
 };
 use abstractions::net::page_pool::Adapter;
 use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
-use core::{mem::ManuallyDrop, ptr::NonNull};
+use core::ptr::NonNull;
 use kernel::{bindings, device::Device, prelude::*, sync::aref::ARef};
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
@@ -122,14 +122,16 @@ pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     let Some(binding) = NonNull::new(binding) else {
         return;
     };
-    // SAFETY: the socket's initial reference comes back, once (caller).
+    // SAFETY: netdev-genl gives back the initial reference it kept with the
+    // socket since bind, once: the socket's teardown unbinds each listed
+    // binding once, and a failed bind-rx unbinds the one it just made.
     let binding = unsafe { OwnedBinding::from_raw(binding) };
-    // SAFETY: the caller holds the socket's lock.
+    // SAFETY: `netdev_nl_sock_priv_destroy` and the bind error path call
+    // this with the lock of the socket whose list holds the binding.
     unsafe { binding.unlink() };
-    let dev = binding.dev_raw();
-    // SAFETY: a device the binding still has is referenced and locked by the
-    // caller for the whole call.
-    let dev = (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) });
+    // SAFETY: both callers hold a reference on the binding's device, if it
+    // still has one, and its instance lock, for the whole call.
+    let dev = unsafe { binding.locked_dev() };
     bind::unbind(binding, dev);
 }
 
@@ -144,8 +146,8 @@ pub unsafe extern "C" fn net_devmem_unregister_netdev(dev: *mut bindings::net_de
     let Some(dev) = DeviceId::from_ptr(dev) else {
         return;
     };
-    // SAFETY: called from `unregister_netdevice_many_notify()` right after
-    // `dev_shutdown()` and `dev_memory_provider_uninstall()` (caller).
+    // SAFETY: `unregister_netdevice_many_notify()` is the only caller, right
+    // after `dev_shutdown()` and `dev_memory_provider_uninstall()` of `dev`.
     tx::unregister_netdev(&unsafe { UnregisteringDevice::new(dev) });
 }
 
@@ -166,14 +168,14 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf_to_queue(
     let Some(binding) = NonNull::new(binding) else {
         return EINVAL.to_errno();
     };
-    // SAFETY: `dev` is locked and `extack` the request's, for the call; the
-    // binding's initial reference is held by the caller's socket, whose lock
-    // it holds (so unbind cannot run), and is only lent here: `ManuallyDrop`
-    // leaves it with the socket.
+    // SAFETY: netdev-genl's bind-rx calls this with `dev` registered and
+    // instance-locked and `extack` the request's, for the call; the binding
+    // is one it just published, whose initial reference its socket keeps
+    // while it holds the socket's lock (so unbind cannot run).
     let (dev, binding, extack) = unsafe {
         (
             NetDevice::from_raw(dev),
-            ManuallyDrop::new(OwnedBinding::from_raw(binding)),
+            OwnedBinding::borrow_raw(binding),
             Extack::from_raw(extack),
         )
     };
@@ -207,7 +209,8 @@ pub unsafe extern "C" fn net_devmem_lookup_dmabuf(
 pub unsafe extern "C" fn net_devmem_dmabuf_next(
     id: *mut c_ulong,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
-    // SAFETY: `id` is readable and writable for the call (caller).
+    // SAFETY: netdev-genl's dmabuf-get dump passes its own cursor, a live
+    // `unsigned long` no one else touches during the call.
     let id = unsafe { &mut *id };
     ids::find_from(id).map_or(core::ptr::null_mut(), binding_to_c)
 }
@@ -232,8 +235,9 @@ pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
 /// `wq` is the `unbind_w` of such a binding, queued by its release.
 #[export]
 pub unsafe extern "C" fn __net_devmem_dmabuf_binding_free(wq: *mut bindings::work_struct) {
-    // SAFETY: only the binding's release queues this work, once, after the
-    // count reached zero (caller).
+    // SAFETY: `wq` is a binding's `unbind_w`, which only that binding's
+    // percpu_ref release (`devmem::release`) initialises and queues, once,
+    // after the count reached zero.
     unsafe { abstractions::net::devmem::free_work(wq) };
 }
 
@@ -245,9 +249,10 @@ pub unsafe extern "C" fn __net_devmem_dmabuf_binding_free(wq: *mut bindings::wor
 /// keeps alive for the call (its skb's fragment or the sender's lookup).
 #[export]
 pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
-    // SAFETY: a dma-buf `net_iov` of this provider, its binding kept alive
-    // for the call (caller).
-    if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
+    // SAFETY: skbuff.c calls this for a frag it holds whose `net_iov` is of
+    // type `NET_IOV_DMABUF` (so this provider's: the only one that makes
+    // them), and the frag keeps its binding alive for the call.
+    if let Some(niov) = unsafe { NetIov::from_dmabuf_niov(niov) } {
         // The skb keeps this reference until `net_devmem_put_net_iov`.
         let _ = ARef::into_raw(ARef::from(niov.binding()));
     }
@@ -261,9 +266,10 @@ pub unsafe extern "C" fn net_devmem_get_net_iov(niov: *mut bindings::net_iov) {
 /// call took.
 #[export]
 pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
-    // SAFETY: the reference being given up keeps the binding alive until it
-    // is dropped here (caller).
-    if let Some(niov) = unsafe { NetIov::from_raw(niov) } {
+    // SAFETY: skbuff.c gives up, for a dma-buf frag it held, the binding
+    // reference `net_devmem_get_net_iov` took; that reference keeps the
+    // binding alive until it is dropped here.
+    if let Some(niov) = unsafe { NetIov::from_dmabuf_niov(niov) } {
         // SAFETY: the caller gives up a reference `net_devmem_get_net_iov`
         // took, which this `ARef` drops.
         drop(unsafe { ARef::from_raw(NonNull::from(niov.binding())) });
@@ -280,8 +286,9 @@ pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
 /// fragment), which keeps a dma-buf `net_iov`'s binding alive.
 #[export]
 pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mut c_void {
-    // SAFETY: a held `net_iov`; a dma-buf one is this provider's, and its
-    // holder keeps its binding alive for the call (caller).
+    // SAFETY: netdevsim calls this for a page-pool buffer or skb frag it
+    // holds, which keeps a dma-buf `net_iov`'s binding alive for the call;
+    // dma-buf `net_iov`s are only made by this provider.
     let Some(niov) = (unsafe { NetIov::from_dmabuf_niov(niov.cast_mut()) }) else {
         return core::ptr::null_mut();
     };
@@ -315,8 +322,10 @@ pub unsafe extern "C" fn net_devmem_alloc_dmabuf(
 /// caller gives up, and its binding is live for the call.
 #[export]
 pub unsafe extern "C" fn net_devmem_free_dmabuf(ppiov: *mut bindings::net_iov) {
-    // SAFETY: a `net_iov` of this provider whose binding is live (caller).
-    if let Some(niov) = unsafe { NetIov::from_raw(ppiov) } {
+    // SAFETY: the KUnit suite and the provider's own callers free only
+    // `net_iov`s `net_devmem_alloc_dmabuf` gave them, whose binding they
+    // keep alive for the call; the type check refuses anything else.
+    if let Some(niov) = unsafe { NetIov::from_dmabuf_niov(ppiov) } {
         // SAFETY: the caller owned the allocation and gives it up.
         provider::free(unsafe { OwnedNetIov::from_allocation(niov) });
     }

@@ -11,8 +11,7 @@ use crate::abstractions::bug::warn_on_once;
 use crate::abstractions::net::devmem::freelist::BATCH;
 use crate::abstractions::net::devmem::{Binding, Devmem, OwnedNetIov};
 use crate::abstractions::net::page_pool::{
-    disown, MemoryProvider, Netmem, NlMsg, PagePool, PagePoolInit, PagePoolRefill, ProviderBuf,
-    Uninstalled,
+    disown, MemoryProvider, Netmem, NlMsg, PagePool, PagePoolInit, PagePoolRefill, Uninstalled,
 };
 use crate::abstractions::net::RxQueue;
 use kernel::{bindings, prelude::*};
@@ -67,17 +66,14 @@ impl MemoryProvider for Devmem {
 
     /// Takes a `net_iov` back from its pool (possibly with BH disabled).
     /// Always returns `false`: the pool must not free it as a page. A netmem
-    /// that is not a `net_iov`, or one still referenced, is warned about once
-    /// and left alone, as C does.
+    /// that is not a `net_iov` is warned about once and left alone, as C
+    /// does (the adapter does the same with a `net_iov` still referenced).
     #[inline]
     fn release_netmem<'a>(_pool: &'a PagePool<Self>, niov: Option<OwnedNetIov<'a>>) -> bool {
         let Some(niov) = niov else {
             warn_on_once!(true);
             return false;
         };
-        if warn_on_once!(niov.pp_ref_count() != 1) {
-            return false;
-        }
         disown(&niov);
         free(niov);
         false

@@ -313,11 +313,13 @@ pub(crate) unsafe fn with_borrowed<R>(
     att: NonNull<bindings::dma_buf_attachment>,
     f: impl FnOnce(&Attachment<'_>) -> R,
 ) -> R {
-    // SAFETY: per the caller; `ManuallyDrop` keeps the reference with the
-    // C structure.
+    // SAFETY: `dmabuf` is a reference `DmaBuf::from_raw` may take, and no
+    // one takes it back while `f` runs (both required of the caller);
+    // `ManuallyDrop` keeps the reference with the C structure.
     let dmabuf = ManuallyDrop::new(unsafe { DmaBuf::from_raw(dmabuf) });
-    // SAFETY: per the caller; `ManuallyDrop` leaves the attachment, and its
-    // device reference, with the C structure.
+    // SAFETY: `att` is an attachment of `dmabuf` that `Attachment::from_raw`
+    // may take, kept while `f` runs (required of the caller); `ManuallyDrop`
+    // leaves it, and its device reference, with the C structure.
     let att = ManuallyDrop::new(unsafe { Attachment::from_raw(&dmabuf, att) });
     f(&att)
 }

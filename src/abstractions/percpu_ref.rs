@@ -106,7 +106,9 @@ impl PercpuRef {
     ///
     /// No one may use the count again, until it is initialised anew.
     pub(crate) unsafe fn exit(ptr: *mut bindings::percpu_ref) {
-        // SAFETY: per the caller, nothing uses the count any more.
+        // SAFETY: the count is initialised and nothing uses it again before
+        // it is initialised anew (both required of the caller), which is all
+        // `percpu_ref_exit` needs.
         unsafe { bindings::percpu_ref_exit(ptr) };
     }
 }

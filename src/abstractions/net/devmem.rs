@@ -26,8 +26,10 @@
 //!   (a page pool's, an skb's, a TX lookup's), and `&Binding` a borrow
 //!   within a span some reference covers.
 //! - [`OwnedBinding`] is the initial reference, which the netlink socket
-//!   holds from bind to unbind. Dropping it kills the count, so the last of
-//!   the other references frees the binding.
+//!   holds from bind to unbind. Only [`OwnedBinding::release`] gives it up:
+//!   it hides the binding from lookups, waits for those in flight, closes
+//!   its queues and kills the count, so the last of the other references
+//!   frees the binding. Dropping it any other way warns and leaks.
 //! - [`NetIov`] and [`OwnedNetIov`] ([`niov`]) are one of its `net_iov`s,
 //!   borrowed from it, and the allocation of one.
 //!
@@ -42,7 +44,7 @@ pub(crate) mod niov_size;
 pub(crate) mod queues;
 
 use crate::abstractions::dma_buf::{self, DmaBuf, Mapping};
-use crate::abstractions::net::DeviceId;
+use crate::abstractions::net::{DeviceId, NetDevice};
 use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::SpinLockBh;
 use freelist::BATCH;
@@ -315,9 +317,17 @@ impl Binding {
         DeviceId::from_ptr(self.dev_atomic().load(Relaxed))
     }
 
-    /// The raw device, for the unbind path's caller, which holds it.
-    pub(crate) fn dev_raw(&self) -> *mut bindings::net_device {
-        self.dev_atomic().load(Relaxed)
+    /// The binding's device, borrowed from the caller, which holds it.
+    ///
+    /// # Safety
+    ///
+    /// While the binding has a device, the caller holds a reference on it
+    /// and its instance lock for `'a` (the unbind path's caller does).
+    pub(crate) unsafe fn locked_dev<'a>(&self) -> Option<&'a NetDevice> {
+        let dev = self.dev_atomic().load(Relaxed);
+        // SAFETY: a device the binding still has is referenced and locked by
+        // the caller for `'a`.
+        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
     }
 
     /// The virtual device bind-tx was called on (netkit); `None` once that
@@ -424,9 +434,12 @@ impl Binding {
 /// The initial reference of a published binding: the netlink socket holds
 /// it, on its list of bindings, from bind until unbind.
 ///
-/// Dropping it drops that reference and switches the count to atomic mode
-/// (`percpu_ref_kill`): the binding is freed once the page pools and
-/// `net_iov`s still using it let go.
+/// [`OwnedBinding::release`] gives it up: it erases the binding from the
+/// table of IDs and waits for an RCU grace period (so that no lookup still
+/// sees the entry), closes the queues it is installed on, and switches the
+/// count to atomic mode (`percpu_ref_kill`): the binding is freed once the
+/// page pools and `net_iov`s still using it let go. Dropping the value
+/// instead cannot do the first two, so it warns and leaks the binding.
 ///
 /// # Invariants
 ///
@@ -446,8 +459,50 @@ impl OwnedBinding {
     /// `ptr` must come from [`builder::Published::into_raw`] and not have
     /// been taken back yet.
     pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::net_devmem_dmabuf_binding>) -> Self {
-        // INVARIANT: per the caller, the initial reference is passed back.
+        // INVARIANT: the caller passes back the initial reference that
+        // `Published::into_raw` gave C, once.
         Self(ptr.cast())
+    }
+
+    /// Borrows the initial reference C keeps, without taking it back.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from [`builder::Published::into_raw`], and whoever
+    /// keeps that reference (the netlink socket, whose lock the caller holds
+    /// for `'a`) must not give it up during `'a`.
+    pub(crate) unsafe fn borrow_raw<'a>(
+        ptr: NonNull<bindings::net_devmem_dmabuf_binding>,
+    ) -> LentBinding<'a> {
+        // INVARIANT: the reference stays with C, which keeps it for `'a`
+        // (caller); `ManuallyDrop` never gives it up.
+        LentBinding(
+            core::mem::ManuallyDrop::new(Self(ptr.cast())),
+            core::marker::PhantomData,
+        )
+    }
+
+    /// Gives up the initial reference (unbind). `dev` is the binding's device,
+    /// locked by the caller, or `None` once the binding let go of it.
+    ///
+    /// The binding is erased from the table of IDs, and an RCU grace period
+    /// passes, before anything else: lookups run under the RCU read lock, so
+    /// none can find it once the count may drop to zero. Then every queue
+    /// the binding is installed on is closed, so no queue's parameters still
+    /// name it, and the count is killed. If a queue cannot be closed (it is
+    /// not among its device's queues), or `dev` is another device than the
+    /// binding's, it warns and leaks the binding rather than free it under
+    /// the queue.
+    pub(crate) fn release(self, dev: Option<&NetDevice>) {
+        let this = core::mem::ManuallyDrop::new(self);
+        ids::remove(this.id());
+        crate::abstractions::net::synchronize_net();
+        if !this.close_queues(dev) {
+            return;
+        }
+        // SAFETY: `this` owns the initial reference (type invariant), which
+        // `kill` drops; `ManuallyDrop` keeps `Drop` from running after it.
+        unsafe { this.refcount().kill() };
     }
 
     /// Unlinks the binding from its netlink socket's list, if it was linked.
@@ -467,6 +522,25 @@ impl OwnedBinding {
     }
 }
 
+/// The initial reference of a binding, lent by C for `'a`
+/// ([`OwnedBinding::borrow_raw`]).
+///
+/// # Invariants
+///
+/// The reference stays C's: it is never given up through this value.
+pub(crate) struct LentBinding<'a>(
+    core::mem::ManuallyDrop<OwnedBinding>,
+    core::marker::PhantomData<&'a OwnedBinding>,
+);
+
+impl Deref for LentBinding<'_> {
+    type Target = OwnedBinding;
+
+    fn deref(&self) -> &OwnedBinding {
+        &self.0
+    }
+}
+
 impl Deref for OwnedBinding {
     type Target = Binding;
 
@@ -478,10 +552,11 @@ impl Deref for OwnedBinding {
 }
 
 impl Drop for OwnedBinding {
+    /// The initial reference dropped without [`OwnedBinding::release`]: the
+    /// binding may still be in the table of IDs and installed on queues, so
+    /// it is leaked, with a warning, rather than freed under them.
     fn drop(&mut self) {
-        // SAFETY: this value owns the initial reference (type invariant),
-        // which `kill` drops; it runs once, here.
-        unsafe { self.refcount().kill() };
+        kernel::warn_on!(true);
     }
 }
 

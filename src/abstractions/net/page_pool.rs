@@ -22,6 +22,7 @@
 //! [`include/net/page_pool/memory_provider.h`]: srctree/include/net/page_pool/memory_provider.h
 
 use super::RxQueue;
+use crate::abstractions::bug::warn_on_once;
 use core::{marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     bindings,
@@ -158,7 +159,9 @@ pub(crate) trait MemoryProvider: Sized + 'static {
 
     /// Takes back a buffer whose last pool reference is gone (`None`: the
     /// pool gave back a page, which a provider pool never holds). Returns
-    /// whether the pool should free it as a page.
+    /// whether the pool should free it as a page. The adapter checks first
+    /// that nothing else references the buffer and that it is of the pool's
+    /// data; one that is not never reaches the provider.
     fn release_netmem<'a>(pool: &'a PagePool<Self>, buf: Option<Self::Buf<'a>>) -> bool;
 
     /// Reports the provider on a queue (`rxq`) or a pool (`None`).
@@ -479,7 +482,17 @@ impl<T: MemoryProvider> Adapter<T> {
         // `PagePoolRefill::adopt` for this pool (a `Netmem` cannot outlive
         // its refill) from a `T::Buf` of the pool's data, which the pool
         // keeps alive.
-        T::release_netmem(pool, Some(unsafe { T::Buf::from_net_iov(niov) }))
+        let buf = unsafe { T::Buf::from_net_iov(niov) };
+        // The provider gets the buffer only if it is alone with it and it is
+        // of the pool's data, which keeps it alive for `'a`: a buffer some
+        // other holder still references (C warns once and keeps it out of
+        // the provider), or one of other data, is left alone.
+        let ours = pool.data().is_some_and(|d| buf.belongs_to(d));
+        if warn_on_once!(buf.pp_ref_count() != 1 || !ours) {
+            core::mem::forget(buf);
+            return false;
+        }
+        T::release_netmem(pool, Some(buf))
     }
 
     /// `nl_fill`.

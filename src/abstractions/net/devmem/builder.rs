@@ -79,6 +79,11 @@ impl Builder<New> {
         size: NiovSize,
         dmabuf: DmaBuf,
     ) -> Result<Self> {
+        // A TX binding's `net_iov`s are pages: its table (`tx_vec`, read by
+        // `Binding::tx_niov`) is indexed by page.
+        if dir == DataDirection::ToDevice && size != NiovSize::PAGE {
+            return Err(EINVAL);
+        }
         let shape = Shape {
             niov_size: size,
             dir,
@@ -192,6 +197,11 @@ impl Builder<Mapped> {
             }
             let pages = size_bytes / page;
             let mut v = KVVec::with_capacity(pages, GFP_KERNEL)?;
+            // `Teardown` rebuilds the table with `pages` as its capacity:
+            // refuse an allocation of another size rather than rely on it.
+            if v.capacity() != pages {
+                return Err(ENOMEM);
+            }
             for _ in 0..pages {
                 v.push(core::ptr::null_mut(), GFP_KERNEL)?;
             }
@@ -250,10 +260,9 @@ impl Builder<Mapped> {
         }
 
         let tx_vec = tx_vec.map_or(core::ptr::null_mut(), |v| {
-            let (ptr, len, cap) = v.into_raw_parts();
-            // Built above with exactly one entry per page, which is what
-            // `Teardown` rebuilds it from.
-            debug_assert!(len == cap && len == size_bytes / page);
+            // Built above with exactly one entry per page and that capacity
+            // (checked), which is what `Teardown` rebuilds it from.
+            let (ptr, _, _) = v.into_raw_parts();
             ptr
         });
         let pool = pool.into_raw();
@@ -263,6 +272,9 @@ impl Builder<Mapped> {
             (*self.c()).chunk_pool = pool;
             (*self.c()).tx_vec = tx_vec;
         }
+        // INVARIANT: every segment of the mapping is carved into `raw.1`,
+        // the genpool holding their chunk owners is in `chunk_pool`, and a TX
+        // binding's `tx_vec` has one entry per page of its dma-buf.
         Ok(self.next(Carved))
     }
 }
@@ -272,11 +284,14 @@ impl Builder<Carved> {
     /// kernel; then installs the carved `net_iov`s as the free list.
     pub(crate) fn finish(mut self, cpu_access: bool, extack: &Extack<'_>) -> Result<Complete> {
         if cpu_access {
-            // SAFETY: the binding holds its dma-buf reference from `map` on;
-            // `ManuallyDrop` leaves it there.
-            let dmabuf = core::mem::ManuallyDrop::new(unsafe {
-                DmaBuf::from_raw(NonNull::new_unchecked((*self.c()).dmabuf))
-            });
+            // SAFETY: the binding is ours (type invariant); `dmabuf` is set
+            // from `Mapped` on and not changed until `Teardown`.
+            let raw = unsafe { (*self.c()).dmabuf };
+            let raw = NonNull::new(raw).ok_or(EINVAL)?;
+            // SAFETY: `raw` is the reference the binding holds from `map` on
+            // (type invariant), only lent here: `ManuallyDrop` leaves it with
+            // the binding, which outlives this borrow.
+            let dmabuf = core::mem::ManuallyDrop::new(unsafe { DmaBuf::from_raw(raw) });
             let map = dmabuf
                 .vmap()
                 .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
@@ -307,7 +322,12 @@ impl Complete {
     /// From here on it is freed by [`super::free_work`] after the last put.
     pub(crate) fn publish(self, sock: &NlSock) -> Result<Published> {
         let b = self.0 .0;
-        ids::insert(b)?;
+        // SAFETY: `b` is complete (type invariant); from here on it is freed
+        // only by `free_work`, after the count reached zero, which the
+        // initial reference (released only by `OwnedBinding::release`, after
+        // `ids::remove` and a grace period) keeps from happening earlier. If
+        // the insert fails, `self` frees it unpublished.
+        unsafe { ids::insert(b)? };
         core::mem::forget(self);
         // SAFETY: the node is all-zero (never linked) and lives until unbind
         // unlinks it; `&NlSock` proves the socket is locked.

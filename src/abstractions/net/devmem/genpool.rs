@@ -57,6 +57,11 @@ impl ChunkPool {
     ) -> Result<impl Iterator<Item = *mut bindings::net_iov> + Clone> {
         let count = len >> size.shift();
         let mut niovs = KVVec::<bindings::net_iov>::with_capacity(count, GFP_KERNEL)?;
+        // `free_owner` rebuilds the array with `num_niovs` as its capacity:
+        // refuse an allocation of another size rather than rely on it.
+        if niovs.capacity() != count {
+            return Err(ENOMEM);
+        }
         let ptr = niovs.as_mut_ptr();
         // On the device's node, as C's `kzalloc_node()`; the fields are set
         // below.
@@ -92,8 +97,8 @@ impl ChunkPool {
         // rebuilds it from the count.
         // SAFETY: the first `count` elements were just written.
         unsafe { niovs.inc_len(count) };
-        let (_, _, cap) = niovs.into_raw_parts();
-        debug_assert_eq!(cap, count);
+        // Its capacity is `count` (checked above).
+        let _ = niovs.into_raw_parts();
         let owner = KBox::into_raw(owner);
 
         // SAFETY: the pool is alive; `owner` stays valid until the chunk is
@@ -126,7 +131,9 @@ impl ChunkPool {
 /// `owner` must come from [`ChunkPool::add_chunk`] and not be used afterwards.
 unsafe fn free_owner(owner: *mut bindings::dmabuf_genpool_chunk_owner) {
     // SAFETY: `owner` and its `net_iov` array come from `add_chunk`, and no
-    // one uses them again (caller); the array's length equals its capacity.
+    // one uses them again (caller); `add_chunk` made the array with
+    // `num_niovs` as both its length and its capacity (it checks the
+    // capacity), all initialised.
     unsafe {
         let area = &(*owner).area;
         drop(KVVec::from_raw_parts(
@@ -177,7 +184,10 @@ impl ChunkPool {
     /// are free (the binding keeps its free `net_iov`s itself). If some are
     /// still in use, the pool is leaked with a warning, as C does, and so
     /// are its chunk owners: a `net_iov` still out lives in its owner's
-    /// array, and whoever holds it may still read it.
+    /// array, and whoever holds it may still read it and its owner. The
+    /// owner's `binding` is not kept: the caller frees the binding after
+    /// this, as C's free path does, so giving such a `net_iov` back would
+    /// still reach a freed binding (a leak is already a bug that warned).
     pub(crate) fn destroy(self, avail: usize) {
         let size = self.size();
         if size != avail {

@@ -32,15 +32,21 @@ fn table() -> *mut bindings::xarray {
 /// Gives the complete binding `b` an ID, stored in `id`, and makes it
 /// visible to [`lookup`]. Only [`super::builder::Complete::publish`] calls
 /// it.
-pub(super) fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>) -> Result {
+///
+/// # Safety
+///
+/// `b` must be a complete binding (its count initialised, every field a
+/// lookup reads set) that stays allocated until an RCU grace period after
+/// [`remove`] erased it.
+pub(super) unsafe fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>) -> Result {
     let limit = bindings::xa_limit {
         min: 0,
         max: u32::MAX,
     };
     // SAFETY: the table is a live xarray (static); `NEXT_ID` is only used by
     // `xa_alloc_cyclic`, under the table's lock; `b` is a complete binding
-    // its caller owns, whose `id` field `xa_alloc_cyclic` writes through a
-    // raw pointer before readers can find the entry.
+    // (caller), whose `id` field `xa_alloc_cyclic` writes through a raw
+    // pointer before readers can find the entry.
     let ret = unsafe {
         bindings::xa_alloc_cyclic(
             table(),
@@ -55,8 +61,10 @@ pub(super) fn insert(b: NonNull<bindings::net_devmem_dmabuf_binding>) -> Result 
     to_result(ret.min(0))
 }
 
-/// Hides the binding with `id` from [`lookup`].
-pub(crate) fn remove(id: u32) {
+/// Hides the binding with `id` from [`lookup`]. Only
+/// [`super::OwnedBinding::release`] calls it, before the grace period that
+/// lets the binding's count drop to zero.
+pub(super) fn remove(id: u32) {
     // SAFETY: the table is a live xarray (static), which locks itself.
     unsafe { bindings::xa_erase(table(), id as usize) };
 }
@@ -70,8 +78,9 @@ pub(crate) fn find_from(index: &mut usize) -> Option<ARef<Binding>> {
         // SAFETY: the table is a live xarray; `xa_find` is RCU-safe.
         let ptr = unsafe { bindings::xa_find(table(), index, usize::MAX, bindings::XA_PRESENT) };
         let ptr = NonNull::new(ptr.cast::<bindings::net_devmem_dmabuf_binding>())?;
-        // SAFETY: entries are published bindings, not freed before `guard`
-        // is dropped (module documentation).
+        // SAFETY: an entry is a binding `insert` published; `release` erases
+        // it and waits for a grace period before the count can reach zero,
+        // so it is not freed before `guard` is dropped.
         if let Some(binding) = unsafe { Binding::try_get(ptr, &guard) } {
             return Some(binding);
         }
@@ -86,8 +95,9 @@ pub(crate) fn lookup(id: u32) -> Option<ARef<Binding>> {
     // SAFETY: the table is a live xarray; `xa_load` is RCU-safe.
     let ptr = unsafe { bindings::xa_load(table(), id as usize) };
     let ptr = NonNull::new(ptr.cast::<bindings::net_devmem_dmabuf_binding>())?;
-    // SAFETY: entries are published bindings, not freed before `guard` is
-    // dropped (module documentation).
+    // SAFETY: an entry is a binding `insert` published; `release` erases it
+    // and waits for a grace period before the count can reach zero, so it
+    // is not freed before `guard` is dropped.
     unsafe { Binding::try_get(ptr, &guard) }
 }
 

@@ -34,10 +34,11 @@ impl Binding {
     fn mp_params(&self) -> MpParams {
         // SAFETY: a binding outlives its installations: each is made by
         // `OwnedBinding::install_on`, so while the socket's initial reference
-        // is held, and recorded in the queue table; `OwnedBinding::release`
-        // closes every recorded queue before it drops that reference (or
-        // leaks the binding if it cannot), and each page pool holds a
-        // reference of its own.
+        // is held, and recorded in the queue table; the initial reference is
+        // only given up by `OwnedBinding::release`, which closes every
+        // recorded queue first and leaks the binding when `close_queues`
+        // cannot (dropping it otherwise leaks it too); and each page pool
+        // holds a reference of its own.
         unsafe { MpParams::new(&OPS, self, self.niov_size().rx_page_size()) }
     }
 }
@@ -45,8 +46,13 @@ impl Binding {
 impl OwnedBinding {
     /// Installs the binding as the memory provider of RX queue `idx` of
     /// `dev` and records the queue, so that [`OwnedBinding::release`]
-    /// closes it again; undone if it cannot be recorded.
+    /// closes it again; undone if it cannot be recorded. Only an RX binding,
+    /// on a queue of its own device: `EINVAL` otherwise (C's callers never
+    /// ask for anything else).
     pub(crate) fn install_on(&self, dev: &NetDevice, idx: u32, extack: &Extack<'_>) -> Result {
+        if self.is_tx() || self.dev() != Some(dev.id()) {
+            return Err(EINVAL);
+        }
         let params = self.mp_params();
         dev.mp_open_rxq(idx, &params, extack)?;
         // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
@@ -57,25 +63,34 @@ impl OwnedBinding {
         recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
     }
 
-    /// Drops the socket's reference (unbind) after closing every queue the
-    /// binding is installed on. `dev` is the binding's device, locked by
-    /// the caller, or `None` once the binding let go of it (then no queue
-    /// is bound any more). Given another device, it warns and leaks the
-    /// binding rather than free it under the queues still using it.
-    pub(crate) fn release(self, dev: Option<&NetDevice>) {
-        if kernel::warn_on!(self.dev() != dev.map(NetDevice::id)) {
-            core::mem::forget(self);
-            return;
-        }
-        if let Some(dev) = dev {
-            let params = self.mp_params();
-            for (_, rxq) in self.rxqs() {
-                if let Some(idx) = dev.rx_queue_index(rxq) {
-                    dev.mp_close_rxq(idx, &params);
-                }
+    /// Closes every queue the binding is installed on, for
+    /// [`OwnedBinding::release`]. `dev` is the binding's device, locked by
+    /// the caller, or `None` once the binding let go of it.
+    ///
+    /// Returns `false`, after a warning, when a recorded queue may still
+    /// name the binding in its parameters: `dev` is not the binding's
+    /// device, or a recorded queue is not among `dev`'s queues. The binding
+    /// must then be leaked. A binding whose device went away meanwhile (a
+    /// TX binding's device unregisters concurrently) has no queue to close.
+    pub(super) fn close_queues(&self, dev: Option<&NetDevice>) -> bool {
+        let Some(own) = self.dev() else {
+            // RX bindings let go of their device only when their last queue
+            // was uninstalled; TX bindings have no queues.
+            return !kernel::warn_on!(self.rxqs().next().is_some());
+        };
+        let Some(dev) = dev.filter(|d| d.id() == own) else {
+            kernel::warn_on!(true);
+            return false;
+        };
+        let params = self.mp_params();
+        let mut all = true;
+        for (_, rxq) in self.rxqs() {
+            match dev.rx_queue_index(rxq) {
+                Some(idx) => dev.mp_close_rxq(idx, &params),
+                None => all = false,
             }
         }
-        drop(self);
+        !kernel::warn_on!(!all)
     }
 }
 
@@ -102,8 +117,8 @@ impl Binding {
     }
 
     /// The bound RX queues, as `(table index, queue identity)`, looked up
-    /// one at a time so the table may change while they are visited
-    /// (closing a queue removes it through `uninstall`).
+    /// one at a time so the table may change while they are visited (an
+    /// `uninstall` removes its queue; closing a queue at unbind does not).
     fn rxqs(&self) -> impl Iterator<Item = (usize, RxQueueId)> + '_ {
         let mut index: usize = 0;
         let mut first = true;
@@ -176,7 +191,8 @@ impl UnregisteringDevice {
     /// Called from the unregister path of `dev`, after `dev_shutdown()` and
     /// the uninstall of its RX queues' memory providers.
     pub(crate) unsafe fn new(dev: DeviceId) -> Self {
-        // INVARIANT: per the caller.
+        // INVARIANT: the caller is `dev`'s unregister path, past
+        // `dev_shutdown()` and the uninstall of its RX queues' providers.
         Self(dev)
     }
 }
