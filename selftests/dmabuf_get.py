@@ -141,6 +141,15 @@ def counts_follow_a_stream():
     eq(st["tokens"], len(held), "tokens while the receiver holds every frag")
     assert st["niov-pp"] >= len(pages), \
         f"{st['niov-pp']} net_iovs lent, {len(pages)} held by the socket"
+    # Two independent counts of the same thing, with buffers out: the
+    # provider's free list (niov-pp is what it lacks) against the page
+    # pools' own inflight. NAPI may still be refilling while they are read,
+    # so they need only agree once within the wait; a count that drifts
+    # never does.
+    def agree():
+        lent = dmabuf_get(rx.nl, rx.id)["niov-pp"]
+        return lent > 0 and lent == pools_inflight(rx.nl, rx.id)
+    wait_for(agree, "niov-pp to match the pools' inflight", 10)
     metric("stream_tokens_held", len(held))
     half = len(held) // 2
     eq(rx.dontneed(held[:half]), half, "frags freed")

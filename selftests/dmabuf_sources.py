@@ -208,6 +208,22 @@ def drain_completions(sock):
             return
 
 
+def tx_connection(pair, port, out):
+    """A TCP connection over `pair` to a receiver in the remote namespace
+    that writes what it gets to `out`, from a local socket bound to the
+    device with SO_ZEROCOPY on, as devmem TX needs: (listener, socket)."""
+    rns = f"ip netns exec {pair.REMOTE_NS}"
+    listener = remote_receive(pair, port, out)
+    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
+             "the remote listener", 30)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
+    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+    s.connect((pair.V6[1], port))
+    return listener, s
+
+
 def tx_stream(name):
     import mmap
     make, want = SOURCES[name]
@@ -226,15 +242,7 @@ def tx_stream(name):
 
     port = 5410 + list(SOURCES).index(name)
     out = f"/tmp/devmem-tx-{name}"
-    rns = f"ip netns exec {pair.REMOTE_NS}"
-    listener = remote_receive(pair, port, out)
-    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
-             "the remote listener", 30)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    defer(s.close)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
-    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-    s.connect((pair.V6[1], port))
+    listener, s = tx_connection(pair, port, out)
     # Odd-sized chunks, several to a call, so that sends start and end
     # inside net_iovs and cross segment boundaries.
     off, step = 0, 3 * PAGE_SIZE + 1234
@@ -337,15 +345,7 @@ def tx_sendmsg_takes_only_a_tx_binding_of_the_route():
 
     port = 5430
     out = "/tmp/devmem-tx-refusals"
-    rns = f"ip netns exec {pair.REMOTE_NS}"
-    listener = remote_receive(pair, port, out)
-    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
-             "the remote listener", 30)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    defer(s.close)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
-    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-    s.connect((pair.V6[1], port))
+    listener, s = tx_connection(pair, port, out)
 
     def send_err(bid):
         try:

@@ -109,7 +109,9 @@ impl ChunkPool {
         if err != 0 {
             // SAFETY: the chunk was not added, so the owner is still ours.
             unsafe { free_owner(owner) };
-            return Err(EINVAL);
+            // `gen_pool_add_owner` fails only to allocate the chunk: its
+            // `-ENOMEM` goes to user space as it is.
+            return Err(Error::from_errno(err));
         }
 
         // The chunk's `net_iov`s, initialised above; they live as long as
