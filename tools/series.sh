@@ -180,6 +180,9 @@ export_series 3-rust-devmem "PATCH net-next" both rust-devmem \
 
 # The combined tree's order, for series-check: series 1 and 3 as exported,
 # series 2 in the form that applies after series 1.
+# (Emptied first: a patch added to a series renumbers the ones after it,
+# and a stale file would stay in the listing.)
+rm -rf "$out/combined"
 g format-patch -q --zero-commit -o "$out/combined" base..rust-devmem
 ls "$out"/combined/*.patch >"$out/apply-order"
 say "series: $(wc -l <"$out/apply-order") patches in the combined order ($out/apply-order)"
