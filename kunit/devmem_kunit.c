@@ -494,6 +494,29 @@ static void devmem_rejects_unaligned_tx_size(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
 }
 
+/* A TX dma-buf whose exporter maps more than it exported: the binding's
+ * net_iov table has one entry per page of the buffer, and the bind used to
+ * fill it past its end, one entry per mapped page. Now refused, before
+ * anything is carved.
+ */
+static void devmem_rejects_tx_mapping_past_the_buffer(struct kunit *test)
+{
+	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
+	struct net_devmem_dmabuf_binding *b;
+
+	/* The last segment maps two pages more than the buffer has. */
+	ctx->exp->seg_len[2] += 2 * PAGE_SIZE;
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "TX dma-buf mapping is larger than the dma-buf");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
+}
+
 static void devmem_rejects_missing_dma_device(struct kunit *test)
 {
 	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
@@ -1123,6 +1146,7 @@ static struct kunit_case devmem_cases[] = {
 	KUNIT_CASE(devmem_cpu_access_refused),
 	KUNIT_CASE(devmem_rejects_unaligned_segment),
 	KUNIT_CASE(devmem_rejects_unaligned_tx_size),
+	KUNIT_CASE(devmem_rejects_tx_mapping_past_the_buffer),
 	KUNIT_CASE(devmem_rejects_missing_dma_device),
 	KUNIT_CASE(devmem_tx_lookup_and_pages),
 	KUNIT_CASE(devmem_rx_binding_is_not_for_tx),

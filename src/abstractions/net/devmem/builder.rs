@@ -227,6 +227,13 @@ impl Builder<Mapped> {
             v
         };
         for &(dma, len) in segs.iter() {
+            // The TX table has one entry per page of the dma-buf: a mapping
+            // longer than the buffer is refused before it is carved, as C
+            // does.
+            if tx_vec.is_some() && len > size_bytes.saturating_sub(virt) {
+                extack.set_msg(c"TX dma-buf mapping is larger than the dma-buf");
+                return Err(EINVAL);
+            }
             if len % page != 0 {
                 extack.set_msg(c"dma-buf SG length must be PAGE_SIZE aligned");
                 return Err(EINVAL);
@@ -251,8 +258,8 @@ impl Builder<Mapped> {
             if let Some(v) = tx_vec.as_mut() {
                 let first = virt / page;
                 for (i, niov) in carved.enumerate() {
-                    // A TX dma-buf's segments cover its size exactly; a
-                    // longer mapping fails here instead of overrunning.
+                    // Within the table (the segment fits, checked above);
+                    // `get_mut` keeps it so whatever the check says.
                     *v.get_mut(first + i).ok_or(EINVAL)? = niov;
                 }
             }
