@@ -162,6 +162,15 @@ static int pp_rows(struct page_pool *pp, const char *prefix, u32 n,
 	u32 released;
 	int err;
 
+	/* Untimed warm-up. A new pool's first allocation goes to the
+	 * provider (C hands out one net_iov, Rust refills the cache with a
+	 * batch) or the page allocator: a one-off cost that the slow row
+	 * measures, and that spread over the fast row's @n iterations would
+	 * show as a fraction of an instruction per element.
+	 */
+	err = pp_alloc_put(pp, BENCH_RING, true, &ns);
+	if (err)
+		return err;
 	err = pp_alloc_put(pp, n, true, &ns);
 	if (err)
 		return err;
