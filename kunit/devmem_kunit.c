@@ -309,6 +309,12 @@ static void test_settle(void)
 
 static const unsigned int three_segs[] = { 4, 2, 3 };
 
+/* The DMA address a driver would post for @niov, from its page pool. */
+static dma_addr_t test_dma(struct net_iov *niov)
+{
+	return page_pool_get_dma_addr_netmem(net_iov_to_netmem(niov));
+}
+
 /* How many net_iovs @b can hand out now: takes them all, then gives them
  * back. The providers keep free net_iovs differently (C: the genpool's
  * bitmap; Rust: a free list), so this asks the way a user would.
@@ -380,7 +386,8 @@ static void devmem_carves_every_segment(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, seen_virt & BIT(page));
 		seen_virt |= BIT(page);
 		/* A NIC that DMAs gets no kernel mapping. */
-		KUNIT_EXPECT_NULL(test, net_iov_cpu_addr(niov));
+		KUNIT_EXPECT_NULL(test, net_iov_dma_to_cpu(niov, test_dma(niov),
+							   PAGE_SIZE));
 	}
 	KUNIT_EXPECT_EQ(test, seen_virt, GENMASK(8, 0));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vmapped), 0);
@@ -395,7 +402,9 @@ static void devmem_carves_every_segment(struct kunit *test)
 }
 
 /* A device without DMA gets the dma-buf mapped into the kernel for the
- * binding's life, and each net_iov's address in that mapping.
+ * binding's life, and each net_iov's DMA address resolved, through the
+ * mapping's segments (here at falling DMA addresses), to that net_iov's
+ * bytes.
  */
 static void devmem_cpu_access_maps_the_buffer(struct kunit *test)
 {
@@ -417,7 +426,7 @@ static void devmem_cpu_access_maps_the_buffer(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(niovs); i++) {
 		niovs[i] = net_devmem_alloc_dmabuf(b);
 		KUNIT_ASSERT_NOT_NULL(test, niovs[i]);
-		va = net_iov_cpu_addr(niovs[i]);
+		va = net_iov_dma_to_cpu(niovs[i], test_dma(niovs[i]), PAGE_SIZE);
 		KUNIT_EXPECT_PTR_EQ(test, va,
 				    buf + net_iov_virtual_addr(niovs[i]));
 		if (va) {
@@ -426,6 +435,28 @@ static void devmem_cpu_access_maps_the_buffer(struct kunit *test)
 			va[PAGE_SIZE - 1] = i + 1;
 		}
 	}
+	/* The address decides, not the net_iov it is asked for: another
+	 * net_iov's address reaches that net_iov's bytes, as a NIC's DMA
+	 * would. Outside every segment, or across a segment's end, there is
+	 * nothing to reach. Segment 0 is the first 4 pages of the buffer,
+	 * 1 the next 2, 2 the last 3.
+	 */
+	KUNIT_EXPECT_PTR_EQ(test,
+			    net_iov_dma_to_cpu(niovs[0], test_dma(niovs[1]), 1),
+			    buf + net_iov_virtual_addr(niovs[1]));
+	KUNIT_EXPECT_PTR_EQ(test,
+			    net_iov_dma_to_cpu(niovs[0], ctx->exp->seg_addr[2] +
+					       3 * PAGE_SIZE - 1, 1),
+			    buf + 9 * PAGE_SIZE - 1);
+	KUNIT_EXPECT_NULL(test, net_iov_dma_to_cpu(niovs[0],
+						   ctx->exp->seg_addr[0] +
+						   4 * PAGE_SIZE, 1));
+	KUNIT_EXPECT_NULL(test, net_iov_dma_to_cpu(niovs[0],
+						   ctx->exp->seg_addr[1] +
+						   PAGE_SIZE, PAGE_SIZE + 1));
+	KUNIT_EXPECT_NULL(test, net_iov_dma_to_cpu(niovs[0],
+						   ctx->exp->seg_addr[2] - 1, 1));
+
 	for (i = 0; i < ARRAY_SIZE(niovs); i++) {
 		unsigned long off = net_iov_virtual_addr(niovs[i]);
 

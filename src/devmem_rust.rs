@@ -276,27 +276,6 @@ pub unsafe extern "C" fn net_devmem_put_net_iov(niov: *mut bindings::net_iov) {
     }
 }
 
-/// The kernel address of a dma-buf `net_iov`'s bytes, for a device that
-/// moves data with the CPU; null for another kind of `net_iov` or a binding
-/// without a kernel mapping. Valid while the caller holds `niov`.
-///
-/// # Safety
-///
-/// `niov` is a `net_iov` the caller holds (a page-pool buffer or an skb
-/// fragment), which keeps a dma-buf `net_iov`'s binding alive.
-#[export]
-pub unsafe extern "C" fn net_iov_cpu_addr(niov: *const bindings::net_iov) -> *mut c_void {
-    // SAFETY: netdevsim calls this for a page-pool buffer or skb frag it
-    // holds, which keeps a dma-buf `net_iov`'s binding alive for the call;
-    // dma-buf `net_iov`s are only made by this provider.
-    let Some(niov) = (unsafe { NetIov::from_dmabuf_niov(niov.cast_mut()) }) else {
-        return core::ptr::null_mut();
-    };
-    niov.binding()
-        .cpu_addr(niov.dmabuf_offset(), niov.binding().niov_size().bytes())
-        .map_or(core::ptr::null_mut(), NonNull::as_ptr)
-}
-
 /// One free `net_iov` of `binding`, or null. The caller owns the allocation
 /// until it returns it with [`net_devmem_free_dmabuf`].
 ///

@@ -21,12 +21,7 @@
 
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
-    bindings,
-    device::Device,
-    dma::DataDirection,
-    error::{from_err_ptr, to_result},
-    prelude::*,
-    sync::aref::ARef,
+    bindings, device::Device, dma::DataDirection, error::from_err_ptr, prelude::*, sync::aref::ARef,
 };
 
 /// The C pointer of a device.
@@ -113,24 +108,6 @@ impl DmaBuf {
             att,
             dev: Some(dev.into()),
         })
-    }
-
-    /// Maps the whole buffer into the kernel, for a device that moves data
-    /// with the CPU; the mapping borrows the buffer. Fails as the exporter
-    /// does (`EINVAL` when it has no `vmap`), and with `EOPNOTSUPP` for I/O
-    /// memory, which cannot be read or written as plain memory.
-    pub(crate) fn vmap(&self) -> Result<KernelMap<'_>> {
-        let mut map = bindings::iosys_map::default();
-        // SAFETY: the dma-buf is alive by the type invariant; `map` is a
-        // valid, cleared map for the exporter to fill.
-        to_result(unsafe { bindings::dma_buf_vmap_unlocked(self.as_raw(), &mut map) })?;
-        // INVARIANT: `map` is a mapping of this dma-buf just made, which the
-        // borrow keeps alive.
-        let map = KernelMap { dmabuf: self, map };
-        if map.map.is_iomem {
-            return Err(crate::abstractions::error::eopnotsupp());
-        }
-        Ok(map)
     }
 }
 
@@ -259,43 +236,6 @@ impl Drop for Mapping<'_> {
                 self.dir.into(),
             )
         };
-    }
-}
-
-/// A kernel mapping of a whole dma-buf (`dma_buf_vmap`), borrowing it.
-///
-/// # Invariants
-///
-/// `map` is a live `dma_buf_vmap` mapping of `dmabuf`, owned by this object.
-pub(crate) struct KernelMap<'a> {
-    dmabuf: &'a DmaBuf,
-    map: bindings::iosys_map,
-}
-
-impl<'a> KernelMap<'a> {
-    /// Takes back a mapping given away with [`KernelMap::into_raw`].
-    ///
-    /// # Safety
-    ///
-    /// `map` must come from [`KernelMap::into_raw`] on a mapping of `dmabuf`,
-    /// and not have been taken back since.
-    pub(crate) unsafe fn from_raw(dmabuf: &'a DmaBuf, map: bindings::iosys_map) -> Self {
-        // INVARIANT: guaranteed by the caller.
-        Self { dmabuf, map }
-    }
-
-    /// Gives the mapping away, to be taken back with [`KernelMap::from_raw`]
-    /// (which needs the dma-buf it maps).
-    pub(crate) fn into_raw(self) -> bindings::iosys_map {
-        ManuallyDrop::new(self).map
-    }
-}
-
-impl Drop for KernelMap<'_> {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant `map` is a live mapping of `dmabuf`,
-        // owned here, and the borrow keeps the dma-buf alive.
-        unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_raw(), &mut self.map) };
     }
 }
 

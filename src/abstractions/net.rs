@@ -45,6 +45,12 @@ impl<'a> Extack<'a> {
         Self(unsafe { extack.cast::<Opaque<bindings::netlink_ext_ack>>().as_ref() })
     }
 
+    /// The extack for a C function that takes one: null when the request
+    /// has none. Valid for `'a`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::netlink_ext_ack {
+        self.0.map_or(core::ptr::null_mut(), Opaque::get)
+    }
+
     /// Reports `msg` to user space, as `NL_SET_ERR_MSG` does, including its
     /// `netlink:netlink_extack` trace event (fired even without an extack).
     pub(crate) fn set_msg(&self, msg: &'static CStr) {

@@ -389,21 +389,6 @@ impl Binding {
         };
     }
 
-    /// The kernel address of the dma-buf's bytes at `offset`, good for
-    /// `len` bytes, if the binding keeps a kernel mapping (its device moves
-    /// data with the CPU) and the range lies within the buffer.
-    pub(crate) fn cpu_addr(&self, offset: usize, len: usize) -> Option<NonNull<c_void>> {
-        // SAFETY: `vmap` is set by the builder and unmapped only when the
-        // binding is freed, after this borrow.
-        let base = unsafe { (*self.c()).vmap.__bindgen_anon_1.vaddr };
-        let base = NonNull::new(base)?;
-        if offset.checked_add(len)? > self.dmabuf_size() {
-            return None;
-        }
-        // Within the mapping, which covers the whole dma-buf (checked above).
-        NonNull::new(base.as_ptr().wrapping_byte_add(offset))
-    }
-
     /// Size of the bound dma-buf.
     pub(crate) fn dmabuf_size(&self) -> usize {
         self.0.shape.dmabuf_size
@@ -662,9 +647,9 @@ impl Drop for Teardown {
                 drop(KVVec::from_raw_parts((*b).tx_vec, pages, pages));
             }
             if let Some(d) = dmabuf.as_ref() {
-                if !(*b).vmap.__bindgen_anon_1.vaddr.is_null() {
-                    drop(dma_buf::KernelMap::from_raw(d, (*b).vmap));
-                }
+                // A no-op unless the builder's `net_devmem_cpu_map` made a
+                // mapping; it needs `dmabuf`, which is put below.
+                bindings::net_devmem_cpu_unmap(b);
                 if let Some(att) = NonNull::new((*b).attachment) {
                     let att = dma_buf::Attachment::from_raw(d, att);
                     if let Some(sgt) = NonNull::new((*b).sgt) {

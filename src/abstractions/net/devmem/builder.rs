@@ -23,8 +23,8 @@ use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::new_spinlock_bh;
 use core::{pin::Pin, ptr::NonNull};
 use kernel::{
-    alloc::KVVec, bindings, device::Device, dma::DataDirection, prelude::*, scatterlist::SGTable,
-    types::Opaque,
+    alloc::KVVec, bindings, device::Device, dma::DataDirection, error::to_result, prelude::*,
+    scatterlist::SGTable, types::Opaque,
 };
 
 /// Stage: allocated and initialised; the dma-buf, held here, is not yet
@@ -289,22 +289,22 @@ impl Builder<Mapped> {
 impl Builder<Carved> {
     /// For a device that moves data with the CPU, maps the dma-buf into the
     /// kernel; then installs the carved `net_iov`s as the free list.
+    ///
+    /// The CPU mapping is made by `net_devmem_cpu_map`, core code that both
+    /// providers share: it also records the DMA segments such a device
+    /// resolves its DMA addresses in (`net_iov_dma_to_cpu`), so that the
+    /// simulated device's view of memory does not come from the provider it
+    /// tests. It fails as the exporter does, or with `EOPNOTSUPP` for I/O
+    /// memory, and sets the extack message C sets.
     pub(crate) fn finish(mut self, cpu_access: bool, extack: &Extack<'_>) -> Result<Complete> {
         if cpu_access {
-            // SAFETY: the binding is ours (type invariant); `dmabuf` is set
-            // from `Mapped` on and not changed until `Teardown`.
-            let raw = unsafe { (*self.c()).dmabuf };
-            let raw = NonNull::new(raw).ok_or(EINVAL)?;
-            // SAFETY: `raw` is the reference the binding holds from `map` on
-            // (type invariant), only lent here: `ManuallyDrop` leaves it with
-            // the binding, which outlives this borrow.
-            let dmabuf = core::mem::ManuallyDrop::new(unsafe { DmaBuf::from_raw(raw) });
-            let map = dmabuf
-                .vmap()
-                .inspect_err(|_| extack.set_msg(c"Failed to map dmabuf for CPU access"))?;
-            // SAFETY: the binding is ours; the field takes over a mapping of
-            // its own dma-buf, which `Teardown` unmaps before the put.
-            unsafe { (*self.c()).vmap = map.into_raw() };
+            // SAFETY: the binding is ours and unreachable by anyone else
+            // (type invariant), and from `Mapped` on its `dmabuf` and `sgt`
+            // are set, the two fields `net_devmem_cpu_map` reads; it writes
+            // only `vmap` and the segment table, which `Teardown` releases
+            // with `net_devmem_cpu_unmap`. The extack is null or valid for
+            // this request (`Extack`'s invariant).
+            to_result(unsafe { bindings::net_devmem_cpu_map(self.c(), extack.as_raw()) })?;
         }
         let carved = core::mem::replace(&mut self.raw.1, FreeList::new());
         let empty = core::mem::replace(&mut *self.raw.storage().free.lock(), carved);

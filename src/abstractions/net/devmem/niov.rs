@@ -140,11 +140,6 @@ impl<'a> NetIov<'a> {
         unsafe { self.as_raw().offset_from(self.chunk_owner().area.niovs) as usize }
     }
 
-    /// The offset of this `net_iov`'s memory in the dma-buf.
-    pub(crate) fn dmabuf_offset(self) -> usize {
-        self.chunk_owner().area.base_virtual + (self.index() << self.binding().niov_size().shift())
-    }
-
     /// Its place among the binding's `net_iovs`, in dma-buf order, given
     /// their size (the caller's binding's, read once per batch: this is on
     /// the alloc and release paths).
