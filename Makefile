@@ -1,5 +1,5 @@
 # devmem-rs: entry points. See README.md.
-.PHONY: bench check quick series series-check setup
+.PHONY: bench check mutation-check quick series series-check setup
 
 # Everything, both flavors (CI runs this). `make check FLAVORS=rust` for one.
 check:
@@ -28,6 +28,12 @@ series:
 # flavor; not part of check). `make series-check FLAVORS=rust` for one.
 series-check:
 	tools/series-check.sh $(or $(FLAVORS),c rust)
+
+# Deliberate breaks of the Rust provider (tools/mutations/), each run against
+# the tests that should catch it; fails if one survives (one VM boot per
+# break; not part of check). `make mutation-check MUTATIONS="a b"` for some.
+mutation-check:
+	tools/mutation-check.sh $(MUTATIONS)
 
 kernel-%:
 	tools/build-kernel.sh $*

@@ -25,6 +25,7 @@ import errno
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 
@@ -98,10 +99,17 @@ class Churn(threading.Thread):
                 # Dumps while both are bound.
                 nl.page_pool_get({}, dump=True)
                 nl.queue_get({"ifindex": ifindex}, dump=True)
-                # Fewer channels than the bound queues need: refused. Three
-                # keep queue 2, which the stream's ntuple rule steers to, so
-                # only the binding on queue 3 stands in the way.
-                sh(f"ethtool -L {ifname} combined 3", check=False)
+                # Fewer channels than the bound queues need: refused, and
+                # for the binding on queue 3. ethtool names the channel
+                # count the highest provider-bound queue needs, which is 4
+                # only while queue 3 is bound (the stream's queue 2 would
+                # say 3; the RSS table and the ntuple rule have their own
+                # messages).
+                r = subprocess.run(["ethtool", "-L", ifname, "combined", "3"],
+                                   capture_output=True, text=True)
+                assert r.returncode != 0, "3 channels accepted under a bound queue 3"
+                assert "too low for existing memory provider setting (4)" in r.stderr, \
+                    f"refused for another reason: {r.stderr.strip()!r}"
                 eq(self.channels(), 4, "channels after a refused change")
             finally:
                 nl.close()
