@@ -640,16 +640,21 @@ static void devmem_pool_init_checks(struct kunit *test)
 	pool->p.order = 0;
 	KUNIT_ASSERT_EQ(test, mp_dmabuf_devmem_init(pool), 0);
 
-	/* The pool's reference keeps the binding, and the dma-buf attached,
-	 * past unbind; the last put frees it.
+	/* The pool's reference keeps the binding past unbind, but not the
+	 * mapping or the attachment: unbind closed every queue, so nothing
+	 * DMAs into the buffer any more. The last put frees the binding,
+	 * which undoes neither again.
 	 */
 	test_unbind(ctx, b);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_NULL(test, READ_ONCE(b->dev));
 	test_settle();
-	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 	mp_dmabuf_devmem_destroy(pool);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	test_settle();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
 }
 
 /* rx-page-size: with 16 KiB net_iovs, segments of 16, 8 and 4 pages give
@@ -1138,15 +1143,16 @@ static void devmem_install_only_own_rx_queues(struct kunit *test)
 }
 #endif
 
-/* A TX binding lets go of its device, and unmaps its dma-buf, when that
- * device unregisters; a binding on another device is left alone. The
- * attachment stays until the binding is freed.
+/* A TX binding lets go of its device, and unmaps and detaches its dma-buf,
+ * when that device unregisters, also once it is unbound but still held (an
+ * skb's net_iov); a binding on another device is left alone.
  */
 static void devmem_tx_device_unregisters(struct kunit *test)
 {
 	struct test_ctx *ctx = test_ctx_new(test, 3, three_segs, 0, 0);
 	struct net_devmem_dmabuf_binding *b;
 	struct net_device *other;
+	struct net_iov *niov;
 
 	b = test_bind(ctx, DMA_TO_DEVICE);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
@@ -1163,12 +1169,35 @@ static void devmem_tx_device_unregisters(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, READ_ONCE(b->dev));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
 	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_TO_DEVICE);
-	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
 
-	/* Unbind without a device; the free does not unmap again. */
+	/* Unbind without a device; the free undoes neither again. */
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	test_settle();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+
+	/* Unbound first, an skb still holding one of its net_iovs: the
+	 * binding is out of the table, and its device's unregister must
+	 * still find it.
+	 */
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	niov = net_devmem_get_niov_at(b, 0, &(size_t){0}, &(size_t){0});
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+	net_devmem_get_net_iov(niov);
+	test_unbind(ctx, b);
+	test_settle();
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	net_devmem_unregister_netdev(ctx->netdev);
+	KUNIT_EXPECT_NULL(test, READ_ONCE(b->dev));
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 2);
+	net_devmem_put_net_iov(niov);
+	test_settle();
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 2);
 }
 
 static struct kunit_case devmem_cases[] = {

@@ -6,7 +6,7 @@ use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::error::eopnotsupp;
 use crate::abstractions::net::devmem::builder::{NlSock, Published};
 use crate::abstractions::net::devmem::niov_size::NiovSize;
-use crate::abstractions::net::devmem::{Builder, OwnedBinding};
+use crate::abstractions::net::devmem::{Builder, OwnedBinding, Unlinked};
 use crate::abstractions::net::{DeviceId, Extack, NetDevice};
 use kernel::{device::Device, dma::DataDirection, prelude::*};
 
@@ -59,12 +59,12 @@ pub(crate) fn bind(
 
 /// Unbinds: gives up the socket's reference, after hiding the binding from
 /// lookups and closing every bound queue of `dev`
-/// ([`OwnedBinding::release`]). The binding is freed once page pools and
+/// ([`Unlinked::release`]). The binding is freed once page pools and
 /// `net_iov`s still using it let go.
 ///
 /// `dev` is the binding's device, locked by the caller, or `None` once the
 /// binding let go of it (then no queue is bound any more).
-pub(crate) fn unbind(binding: OwnedBinding, dev: Option<&NetDevice>) {
+pub(crate) fn unbind(binding: Unlinked, dev: Option<&NetDevice>) {
     binding.release(dev);
 }
 

@@ -128,7 +128,7 @@ pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     let binding = unsafe { OwnedBinding::from_raw(binding) };
     // SAFETY: `netdev_nl_sock_priv_destroy` and the bind error path call
     // this with the lock of the socket whose list holds the binding.
-    unsafe { binding.unlink() };
+    let binding = unsafe { binding.unlink() };
     // SAFETY: both callers hold a reference on the binding's device, if it
     // still has one, and its instance lock, for the whole call.
     let dev = unsafe { binding.locked_dev() };

@@ -42,9 +42,14 @@ pub(crate) fn niov_at(binding: &Binding, addr: usize) -> Option<(NetIov<'_>, usi
 /// (then the dma-buf is unmapped) or as the virtual device it was bound
 /// through (then only compared, and a new device could take its address).
 ///
-/// An RX binding lets go of its device when its last queue is uninstalled; a
-/// TX binding has no queue, so without this the netlink socket that made it
-/// would, when closed after the device is gone, lock a freed device.
+/// An RX binding lets go of its device when its last queue is uninstalled
+/// or closed; a TX binding has no queue, so without this the netlink socket
+/// that made it would, when closed after the device is gone, lock a freed
+/// device. TX bindings already unbound but still referenced (skbs in
+/// flight) are no longer in the table: they are found on the unbound list,
+/// which unbind links them on before it erases them from the table, so
+/// walking the table first and then the list misses none.
 pub(crate) fn unregister_netdev(dev: &UnregisteringDevice) {
     ids::for_each(|binding| binding.device_unregisters(dev));
+    ids::for_each_unbound_tx(|binding| binding.device_unregisters(dev));
 }

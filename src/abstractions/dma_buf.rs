@@ -238,28 +238,3 @@ impl Drop for Mapping<'_> {
         };
     }
 }
-
-/// Runs `f` on the pieces a C structure holds, lent as borrowed owner types
-/// that are never dropped here: for a user that must unmap or read one of
-/// them while the structure keeps ownership.
-///
-/// # Safety
-///
-/// `dmabuf` and `att` must be as [`DmaBuf::from_raw`] and
-/// [`Attachment::from_raw`] require, and nothing may take them back while
-/// `f` runs.
-pub(crate) unsafe fn with_borrowed<R>(
-    dmabuf: NonNull<bindings::dma_buf>,
-    att: NonNull<bindings::dma_buf_attachment>,
-    f: impl FnOnce(&Attachment<'_>) -> R,
-) -> R {
-    // SAFETY: `dmabuf` is a reference `DmaBuf::from_raw` may take, and no
-    // one takes it back while `f` runs (both required of the caller);
-    // `ManuallyDrop` keeps the reference with the C structure.
-    let dmabuf = ManuallyDrop::new(unsafe { DmaBuf::from_raw(dmabuf) });
-    // SAFETY: `att` is an attachment of `dmabuf` that `Attachment::from_raw`
-    // may take, kept while `f` runs (required of the caller); `ManuallyDrop`
-    // leaves it, and its device reference, with the C structure.
-    let att = ManuallyDrop::new(unsafe { Attachment::from_raw(&dmabuf, att) });
-    f(&att)
-}

@@ -26,10 +26,14 @@
 //!   (a page pool's, an skb's, a TX lookup's), and `&Binding` a borrow
 //!   within a span some reference covers.
 //! - [`OwnedBinding`] is the initial reference, which the netlink socket
-//!   holds from bind to unbind. Only [`OwnedBinding::release`] gives it up:
-//!   it hides the binding from lookups, waits for those in flight, closes
-//!   its queues and kills the count, so the last of the other references
-//!   frees the binding. Dropping it any other way warns and leaks.
+//!   holds from bind to unbind. Only [`Unlinked::release`] gives it up,
+//!   once [`OwnedBinding::unlink`] took it off the socket's list: it hides
+//!   the binding from lookups, waits for those in flight, closes its queues
+//!   (an RX binding then unmaps: nothing DMAs into it any more) and kills
+//!   the count, so the last of the other references frees the binding. A
+//!   TX binding stays mapped for skbs in flight, on a list the unregister
+//!   of its device walks ([`ids`]). Dropping it any other way warns and
+//!   leaks.
 //! - [`NetIov`] and [`OwnedNetIov`] ([`niov`]) are one of its `net_iov`s,
 //!   borrowed from it, and the allocation of one.
 //!
@@ -105,15 +109,15 @@ struct Shape {
 /// field set, the free list installed) and published by
 /// [`builder::Complete::publish`]; it is freed only after its reference
 /// count drops to zero. Its resource fields are only changed under `lock`
-/// (`dev`, `vdev`, `sgt`), and then only cleared.
+/// (`dev`, `vdev`, `sgt`, `attachment`), and then only cleared.
 #[repr(transparent)]
 pub(crate) struct Binding(BindingStorage);
 
 // SAFETY: a binding is shared between contexts by design. Its fields are
 // constant after publication but for `dev` and `vdev` (written under `lock`
 // with `Atomic` stores, read locklessly only through `Atomic` here and under
-// `lock` in C) and `sgt` (only touched under `lock`, or by the teardown after
-// the last reference); the reference count, the queue table (an xarray) and
+// `lock` in C) and `sgt` and `attachment` (only touched under `lock`, or by
+// the teardown after the last reference); the reference count, the queue table (an xarray) and
 // the per-CPU stats synchronise themselves; the free list is behind its
 // spinlock.
 unsafe impl Sync for Binding {}
@@ -355,38 +359,48 @@ impl Binding {
         gone
     }
 
-    /// Unmaps the dma-buf, once the binding let go of its device.
+    /// Unmaps the dma-buf and detaches from it, once the binding let go of
+    /// its device.
     ///
     /// Nothing DMAs into or out of the buffer after that, and with an IOMMU
     /// the device's translations go with the device, so the mapping must
     /// not wait for the last reference (a socket or an skb may hold one long
-    /// after). The attachment, and the device reference taken for it, stay
-    /// until the binding is freed, which unmaps only what is still mapped.
+    /// after); nor must the attachment, which pins the device. Frags still
+    /// held only need the dma-buf itself, which stays until the binding is
+    /// freed. Each is undone once: taken out of the binding under `lock`.
     fn unmap(&self) {
         let b = self.c();
-        let sgt = {
+        let (sgt, att) = {
             let _guard = self.lock().lock();
-            // SAFETY: `sgt` is only written under `lock`, here, or by the free
-            // path, which runs after every reference, the caller's included.
-            unsafe { core::ptr::replace(&raw mut (*b).sgt, core::ptr::null_mut()) }
+            // SAFETY: `sgt` and `attachment` are only written under `lock`,
+            // here, or by the free path, which runs after every reference,
+            // the caller's included.
+            unsafe {
+                (
+                    core::ptr::replace(&raw mut (*b).sgt, core::ptr::null_mut()),
+                    core::ptr::replace(&raw mut (*b).attachment, core::ptr::null_mut()),
+                )
+            }
         };
-        let Some(sgt) = NonNull::new(sgt) else {
-            return;
-        };
-        // SAFETY: `dmabuf` and `attachment` are set by the builder and
-        // constant until the free path, which cannot run while `self` is
-        // borrowed.
-        let (dmabuf, att) = unsafe { ((*b).dmabuf, (*b).attachment) };
+        // SAFETY: `dmabuf` is set by the builder and constant until the free
+        // path, which cannot run while `self` is borrowed.
+        let dmabuf = unsafe { (*b).dmabuf };
         let (Some(dmabuf), Some(att)) = (NonNull::new(dmabuf), NonNull::new(att)) else {
             return;
         };
-        let dir = self.0.shape.dir;
-        // SAFETY: the binding owns its dma-buf reference and attachment
-        // (builder), and keeps them; the mapping was taken out of the binding
-        // above, so it is unmapped once, here.
-        unsafe {
-            dma_buf::with_borrowed(dmabuf, att, |att| drop(Mapping::from_raw(att, sgt, dir)))
-        };
+        // SAFETY: the binding owns its dma-buf reference (builder) and keeps
+        // it until it is freed; `ManuallyDrop` leaves it there.
+        let dmabuf = core::mem::ManuallyDrop::new(unsafe { DmaBuf::from_raw(dmabuf) });
+        // SAFETY: the attachment was the binding's (builder), made from
+        // `Attachment::into_raw` on `dmabuf`, and was just taken out of it,
+        // so it is taken back once, here.
+        let att = unsafe { dma_buf::Attachment::from_raw(&dmabuf, att) };
+        if let Some(sgt) = NonNull::new(sgt) {
+            // SAFETY: the mapping, of `att` in the binding's direction, was
+            // taken out of the binding above with its attachment.
+            drop(unsafe { Mapping::from_raw(&att, sgt, self.0.shape.dir) });
+        }
+        drop(att);
     }
 
     /// Size of the bound dma-buf.
@@ -419,9 +433,10 @@ impl Binding {
 /// The initial reference of a published binding: the netlink socket holds
 /// it, on its list of bindings, from bind until unbind.
 ///
-/// [`OwnedBinding::release`] gives it up: it erases the binding from the
+/// [`Unlinked::release`] gives it up: it erases the binding from the
 /// table of IDs and waits for an RCU grace period (so that no lookup still
-/// sees the entry), closes the queues it is installed on, and switches the
+/// sees the entry), closes the queues it is installed on (unmapping an RX
+/// binding), and switches the
 /// count to atomic mode (`percpu_ref_kill`): the binding is freed once the
 /// page pools and `net_iov`s still using it let go. Dropping the value
 /// instead cannot do the first two, so it warns and leaks the binding.
@@ -478,24 +493,13 @@ impl OwnedBinding {
     /// not among its device's queues), or `dev` is another device than the
     /// binding's, it warns and leaks the binding rather than free it under
     /// the queue.
-    pub(crate) fn release(self, dev: Option<&NetDevice>) {
-        let this = core::mem::ManuallyDrop::new(self);
-        ids::remove(this.id());
-        crate::abstractions::net::synchronize_net();
-        if !this.close_queues(dev) {
-            return;
-        }
-        // SAFETY: `this` owns the initial reference (type invariant), which
-        // `kill` drops; `ManuallyDrop` keeps `Drop` from running after it.
-        unsafe { this.refcount().kill() };
-    }
-
-    /// Unlinks the binding from its netlink socket's list, if it was linked.
+    /// Unlinks the binding from its netlink socket's list, if it was linked,
+    /// for [`Unlinked::release`].
     ///
     /// # Safety
     ///
     /// The caller holds the lock of the socket the binding was linked on.
-    pub(crate) unsafe fn unlink(&self) {
+    pub(crate) unsafe fn unlink(self) -> Unlinked {
         // SAFETY: `list` is either all-zero (never linked) or on a socket's
         // list, whose lock the caller holds.
         unsafe {
@@ -504,6 +508,64 @@ impl OwnedBinding {
                 bindings::list_del(list);
             }
         }
+        // INVARIANT: the binding's `list` was just taken off its socket's
+        // list, or was never on one.
+        Unlinked(self)
+    }
+}
+
+/// The initial reference of a binding that is on no socket's list any more,
+/// about to be given up ([`Unlinked::release`]).
+///
+/// # Invariants
+///
+/// The binding's `list` is on no list.
+pub(crate) struct Unlinked(OwnedBinding);
+
+impl Deref for Unlinked {
+    type Target = OwnedBinding;
+
+    fn deref(&self) -> &OwnedBinding {
+        &self.0
+    }
+}
+
+impl Unlinked {
+    /// Gives up the initial reference (unbind). `dev` is the binding's device,
+    /// locked by the caller, or `None` once the binding let go of it.
+    ///
+    /// A TX binding is first parked on the unbound list, where the
+    /// unregister of its device still finds it (skbs in flight may send from
+    /// it, so it stays mapped). Then the binding is erased from the table of
+    /// IDs, and an RCU grace period passes: lookups run under the RCU read
+    /// lock, so none can find it once the count may drop to zero. Then every
+    /// queue the binding is installed on is closed, so no queue's parameters
+    /// still name it, and an RX binding, which no queue DMAs into any more,
+    /// lets go of its device and unmaps. Last the count is killed. If a queue
+    /// cannot be closed (it is not among its device's queues), or `dev` is
+    /// another device than the binding's, it warns and leaks the binding
+    /// rather than free it under the queue.
+    pub(crate) fn release(self, dev: Option<&NetDevice>) {
+        let this = core::mem::ManuallyDrop::new(self.0);
+        if this.is_tx() {
+            // SAFETY: a published TX binding, whose `list` is on no list
+            // (`Unlinked`'s invariant); `release` consumes the only initial
+            // reference, so it parks once, and `free_work` unparks every
+            // dead TX binding before freeing it (a count only drops to zero
+            // after the `kill` below).
+            unsafe { ids::park(&this) };
+        }
+        ids::remove(this.id());
+        crate::abstractions::net::synchronize_net();
+        if !this.close_queues(dev) {
+            return;
+        }
+        if !this.is_tx() {
+            this.queues_closed();
+        }
+        // SAFETY: `this` owns the initial reference (type invariant), which
+        // `kill` drops; `ManuallyDrop` keeps `Drop` from running after it.
+        unsafe { this.refcount().kill() };
     }
 }
 
@@ -537,7 +599,7 @@ impl Deref for OwnedBinding {
 }
 
 impl Drop for OwnedBinding {
-    /// The initial reference dropped without [`OwnedBinding::release`]: the
+    /// The initial reference dropped without [`Unlinked::release`]: the
     /// binding may still be in the table of IDs and installed on queues, so
     /// it is leaked, with a warning, rather than freed under them.
     fn drop(&mut self) {
@@ -585,7 +647,14 @@ pub(crate) unsafe extern "C" fn free_work(work: *mut bindings::work_struct) {
         return;
     };
     // SAFETY: a dead binding was fully built, and is freed once, here.
-    drop(unsafe { Teardown::from_dead(b) });
+    let teardown = unsafe { Teardown::from_dead(b) };
+    if teardown.storage().shape.dir == kernel::dma::DataDirection::ToDevice {
+        // SAFETY: a TX binding's count drops to zero only after
+        // `Unlinked::release` parked it and killed the count; it is
+        // unparked once, here, before it is freed.
+        unsafe { ids::unpark(b) };
+    }
+    drop(teardown);
 }
 
 /// A binding's storage being released: a half-built one (a failed bind)

@@ -331,7 +331,7 @@ impl Complete {
         let b = self.0 .0;
         // SAFETY: `b` is complete (type invariant); from here on it is freed
         // only by `free_work`, after the count reached zero, which the
-        // initial reference (released only by `OwnedBinding::release`, after
+        // initial reference (released only by `Unlinked::release`, after
         // `ids::remove` and a grace period) keeps from happening earlier. If
         // the insert fails, `self` frees it unpublished.
         unsafe { ids::insert(b)? };

@@ -5,8 +5,9 @@
 //! queues no longer use it or which unregisters.
 //!
 //! The queue table (`bound_rxqs`, read by C's dmabuf-get) records every
-//! queue the binding is installed on; only [`Binding::install_on`] adds to
-//! it and only the end of an installation removes from it. Entries are
+//! queue the binding is installed on; only [`OwnedBinding::install_on`]
+//! adds to it and only the end of an installation (uninstall, or the close
+//! at unbind) removes from it. Entries are
 //! only compared: a queue is found again by looking its identity up among
 //! its device's queues.
 
@@ -30,12 +31,12 @@ impl Binding {
     /// The parameters that install this binding as a queue's provider.
     /// Private: the binding outlives an installation only because every one
     /// is recorded in its queue table and closed at unbind
-    /// ([`OwnedBinding::install_on`], [`OwnedBinding::release`]).
+    /// ([`OwnedBinding::install_on`], [`Unlinked::release`]).
     fn mp_params(&self) -> MpParams {
         // SAFETY: a binding outlives its installations: each is made by
         // `OwnedBinding::install_on`, so while the socket's initial reference
         // is held, and recorded in the queue table; the initial reference is
-        // only given up by `OwnedBinding::release`, which closes every
+        // only given up by `Unlinked::release`, which closes every
         // recorded queue first and leaks the binding when `close_queues`
         // cannot (dropping it otherwise leaks it too); and each page pool
         // holds a reference of its own.
@@ -45,7 +46,7 @@ impl Binding {
 
 impl OwnedBinding {
     /// Installs the binding as the memory provider of RX queue `idx` of
-    /// `dev` and records the queue, so that [`OwnedBinding::release`]
+    /// `dev` and records the queue, so that [`Unlinked::release`]
     /// closes it again; undone if it cannot be recorded. Only an RX binding,
     /// on a queue of its own device: `EINVAL` otherwise (C's callers never
     /// ask for anything else).
@@ -64,7 +65,7 @@ impl OwnedBinding {
     }
 
     /// Closes every queue the binding is installed on, for
-    /// [`OwnedBinding::release`]. `dev` is the binding's device, locked by
+    /// [`Unlinked::release`]. `dev` is the binding's device, locked by
     /// the caller, or `None` once the binding let go of it.
     ///
     /// Returns `false`, after a warning, when a recorded queue may still
@@ -84,13 +85,27 @@ impl OwnedBinding {
         };
         let params = self.mp_params();
         let mut all = true;
-        for (_, rxq) in self.rxqs() {
+        for (slot, rxq) in self.rxqs() {
             match dev.rx_queue_index(rxq) {
-                Some(idx) => dev.mp_close_rxq(idx, &params),
+                Some(idx) => {
+                    dev.mp_close_rxq(idx, &params);
+                    self.remove_rxq(slot);
+                }
                 None => all = false,
             }
         }
         !kernel::warn_on!(!all)
+    }
+
+    /// After [`OwnedBinding::close_queues`] closed every queue of this RX
+    /// binding: no queue DMAs into it any more, so it lets go of its device
+    /// and unmaps the dma-buf now, as the uninstall of its last queue does.
+    /// Frags that sockets still hold keep the binding, not the mapping.
+    pub(super) fn queues_closed(&self) {
+        if let Some(dev) = self.dev() {
+            self.forget_device(dev);
+        }
+        self.unmap();
     }
 }
 
@@ -118,7 +133,8 @@ impl Binding {
 
     /// The bound RX queues, as `(table index, queue identity)`, looked up
     /// one at a time so the table may change while they are visited (an
-    /// `uninstall` removes its queue; closing a queue at unbind does not).
+    /// `uninstall` removes its queue, and so does unbind once it closed
+    /// it).
     fn rxqs(&self) -> impl Iterator<Item = (usize, RxQueueId)> + '_ {
         let mut index: usize = 0;
         let mut first = true;
