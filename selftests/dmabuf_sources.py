@@ -27,20 +27,19 @@ sendmsg naming an RX binding, another device's TX binding or no binding is
 refused, and one naming the route's TX binding sends.
 """
 
-import ctypes
 import errno
 import os
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (PAGE_SIZE, SCM_DEVMEM_DMABUF, DevmemRx, Nsim,  # noqa: E402
-                    NsimPair, bind_rx, defer, dma_mappings, eq,
-                    kick_rx_softirq_on_every_cpu, metric, netdev_nl,
-                    remote_receive, remote_send, run_tests, set_hds, sh,
-                    system_heap, test, udmabuf, udmabuf_scattered, wait_for)
+from devmem import (PAGE_SIZE, DevmemRx, Nsim, NsimPair,  # noqa: E402
+                    bind_rx, defer, devmem_sendmsg, dma_mappings,
+                    drain_completions, eq, kick_rx_softirq_on_every_cpu,
+                    metric, netdev_nl, remote_send, run_tests, set_hds, sh,
+                    system_heap, test, tx_connection, udmabuf,
+                    udmabuf_scattered, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
 DFS = "/sys/kernel/debug"
@@ -166,66 +165,6 @@ def rx_stream(name):
 
 
 # --- TX: sendmsg from dma-buf offsets --------------------------------------
-
-SO_ZEROCOPY = 60
-MSG_ZEROCOPY = 0x4000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class _msghdr(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-                ("iov", ctypes.POINTER(_iovec)), ("iovlen", ctypes.c_size_t),
-                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                ("flags", ctypes.c_int)]
-
-
-def devmem_sendmsg(sock, tx_id, chunks):
-    """sendmsg(MSG_ZEROCOPY) of (dma-buf offset, length) chunks from TX
-    binding `tx_id`: iov_base carries the offset, as for ncdevmem -z.
-    Returns the bytes the kernel took."""
-    iov = (_iovec * len(chunks))(*[_iovec(off, ln) for off, ln in chunks])
-    # struct cmsghdr (len, level, type) and the binding id, padded to 8.
-    ctrl = struct.pack("QiiI4x", 16 + 4, socket.SOL_SOCKET,
-                       SCM_DEVMEM_DMABUF, tx_id)
-    cbuf = ctypes.create_string_buffer(ctrl, len(ctrl))
-    msg = _msghdr(None, 0, iov, len(chunks), ctypes.cast(cbuf, ctypes.c_void_p),
-                  len(ctrl), 0)
-    r = _libc.sendmsg(sock.fileno(), ctypes.byref(msg), MSG_ZEROCOPY)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
-
-
-def drain_completions(sock):
-    """Read the zerocopy completions off the error queue (they would fill
-    the socket's option memory otherwise)."""
-    while True:
-        try:
-            sock.recvmsg(1, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return
-
-
-def tx_connection(pair, port, out):
-    """A TCP connection over `pair` to a receiver in the remote namespace
-    that writes what it gets to `out`, from a local socket bound to the
-    device with SO_ZEROCOPY on, as devmem TX needs: (listener, socket)."""
-    rns = f"ip netns exec {pair.REMOTE_NS}"
-    listener = remote_receive(pair, port, out)
-    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
-             "the remote listener", 30)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    defer(s.close)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
-    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
-    s.connect((pair.V6[1], port))
-    return listener, s
-
 
 def tx_stream(name):
     import mmap

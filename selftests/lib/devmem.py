@@ -421,6 +421,19 @@ def dmabuf_attachments(fd):
     return devs
 
 
+def dmabuf_file_count(fd):
+    """The reference count of the dma-buf file behind fd, from bufinfo: the
+    user's fd and mappings, and one for each binding that holds it (a
+    binding keeps its dma-buf until it is freed)."""
+    ino = os.fstat(fd).st_ino
+    with open("/sys/kernel/debug/dma_buf/bufinfo") as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= 6 and p[0].isdigit() and p[5].isdigit() and int(p[5]) == ino:
+                return int(p[3])
+    raise AssertionError(f"dma-buf of fd {fd} not in bufinfo")
+
+
 def dma_mappings(ns):
     """Live scatter-gather DMA mappings (a dma-buf's; page pools map single
     pages) of netdevsim bus device `ns`, from CONFIG_DMA_API_DEBUG."""
@@ -618,10 +631,12 @@ class DevmemRx:
     queue `queue`, an ntuple rule steering TCP port `port` to it, a dma-buf
     bound to it (`fd`, which it takes over, or a udmabuf of `pages` pages;
     net_iovs of `rx_page_size` if given), and a listening socket.
-    Everything is undone at test cleanup."""
+    `bind(fd)`, if given, makes the binding instead (through a netkit
+    lease, say) and returns its ID; the receiver's own netlink socket then
+    only reads. Everything is undone at test cleanup."""
 
     def __init__(self, pair, port, queue=2, pages=1024, fd=None,
-                 rx_page_size=None):
+                 rx_page_size=None, bind=None):
         self.pair, self.port, self.queue = pair, port, queue
         # A dma-buf handed in is ours from here, whatever fails below.
         self.fd, self.mem = fd, None
@@ -644,8 +659,11 @@ class DevmemRx:
         self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
-        self.id = bind_rx(self.nl, ifindex, self.fd, [queue],
-                          rx_page_size)["id"]
+        if bind is None:
+            self.id = bind_rx(self.nl, ifindex, self.fd, [queue],
+                              rx_page_size)["id"]
+        else:
+            self.id = bind(self.fd)
         self.pools = [p["id"] for p in page_pools(self.nl, ifindex)
                       if p.get("dmabuf") == self.id]
         self.lsock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -765,6 +783,68 @@ def _reap(p):
     if p.poll() is None:
         os.killpg(p.pid, signal.SIGKILL)
     p.wait()
+
+
+# ---------------------------------------------------------------------------
+# devmem TCP send from Python (what ncdevmem -z does, minus the C)
+
+SO_ZEROCOPY = 60
+MSG_ZEROCOPY = 0x4000000
+
+
+class _iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(_iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+def devmem_sendmsg(sock, tx_id, chunks):
+    """sendmsg(MSG_ZEROCOPY) of (dma-buf offset, length) chunks from TX
+    binding `tx_id`: iov_base carries the offset, as for ncdevmem -z.
+    Returns the bytes the kernel took."""
+    iov = (_iovec * len(chunks))(*[_iovec(off, ln) for off, ln in chunks])
+    # struct cmsghdr (len, level, type) and the binding id, padded to 8.
+    ctrl = struct.pack("QiiI4x", 16 + 4, socket.SOL_SOCKET,
+                       SCM_DEVMEM_DMABUF, tx_id)
+    cbuf = ctypes.create_string_buffer(ctrl, len(ctrl))
+    msg = _msghdr(None, 0, iov, len(chunks), ctypes.cast(cbuf, ctypes.c_void_p),
+                  len(ctrl), 0)
+    r = _libc.sendmsg(sock.fileno(), ctypes.byref(msg), MSG_ZEROCOPY)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def drain_completions(sock):
+    """Read the zerocopy completions off the error queue (they would fill
+    the socket's option memory otherwise)."""
+    while True:
+        try:
+            sock.recvmsg(1, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+
+
+def tx_connection(pair, port, out):
+    """A TCP connection over `pair` to a receiver in the remote namespace
+    that writes what it gets to `out`, from a local socket bound to the
+    device with SO_ZEROCOPY on, as devmem TX needs: (listener, socket)."""
+    rns = f"ip netns exec {pair.REMOTE_NS}"
+    listener = remote_receive(pair, port, out)
+    wait_for(lambda: f":{port:X} " in sh(f"{rns} cat /proc/net/tcp6"),
+             "the remote listener", 30)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, pair.ifname.encode())
+    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+    s.connect((pair.V6[1], port))
+    return listener, s
 
 
 def kick_rx_softirq_on_every_cpu():
