@@ -1060,30 +1060,40 @@ static void devmem_double_free_refused(struct kunit *test)
 	static const unsigned int one_seg[] = { 4 };
 	struct test_ctx *ctx = test_ctx_new(test, 1, one_seg, 0, 0);
 	struct net_devmem_dmabuf_binding *b;
-	struct net_iov *niov, *got[4];
+	struct net_iov *niov, *other, *got[3];
 	unsigned int i, j;
 
 	b = test_bind(ctx, DMA_FROM_DEVICE);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	/* Two out, so that the free list has room for a duplicate: with the
+	 * list full, only its capacity would refuse the second free.
+	 */
 	niov = net_devmem_alloc_dmabuf(b);
 	KUNIT_ASSERT_NOT_NULL(test, niov);
+	other = net_devmem_alloc_dmabuf(b);
+	KUNIT_ASSERT_NOT_NULL(test, other);
 	net_devmem_free_dmabuf(niov);
 
 	pr_info("devmem_kunit: expected WARNING begin: net_iov freed twice\n");
 	net_devmem_free_dmabuf(niov);
 	pr_info("devmem_kunit: expected WARNING end\n");
 	KUNIT_EXPECT_TRUE(test, test_taint(TAINT_WARN));
+	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 3);
 
-	/* Four net_iovs, each handed out once: four distinct ones, then none. */
+	/* Three free net_iovs, each handed out once: three distinct ones,
+	 * none of them the one still out, then none.
+	 */
 	for (i = 0; i < ARRAY_SIZE(got); i++) {
 		got[i] = net_devmem_alloc_dmabuf(b);
 		KUNIT_ASSERT_NOT_NULL(test, got[i]);
+		KUNIT_EXPECT_PTR_NE(test, got[i], other);
 		for (j = 0; j < i; j++)
 			KUNIT_EXPECT_PTR_NE(test, got[i], got[j]);
 	}
 	KUNIT_EXPECT_NULL(test, net_devmem_alloc_dmabuf(b));
 	for (i = 0; i < ARRAY_SIZE(got); i++)
 		net_devmem_free_dmabuf(got[i]);
+	net_devmem_free_dmabuf(other);
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 4);
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
