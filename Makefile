@@ -29,7 +29,7 @@ series:
 series-check:
 	tools/series-check.sh $(or $(FLAVORS),c rust)
 
-# Deliberate breaks of the Rust provider (tools/mutations/), each run against
+# Deliberate breaks of the Rust provider and netdevsim (tools/mutations/), each run against
 # the tests that should catch it; fails if one survives (one VM boot per
 # break; not part of check). `make mutation-check MUTATIONS="a b"` for some.
 mutation-check:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Deliberate breaks of the Rust provider, one at a time, each against the
-# tests that should catch it: a break that no named test fails has
-# survived, and the suites are weaker than they claim.
+# Deliberate breaks of the Rust provider and of netdevsim's data path, one
+# at a time, each against the tests that should catch it: a break that no
+# named test fails has survived, and the suites are weaker than they claim.
 #   tools/mutation-check.sh [NAME...]     (default: every tools/mutations/*.patch)
 # Each patch starts with two comment lines, "# what it breaks" and
-# "# catch: suite.test ...", then a diff against this repository. The patch
+# "# catch: suite.test ...", then a diff against this repository, or, with
+# a third line "# tree: kernel", against the prepared kernel tree (for
+# netdevsim, whose code is in patches/). The patch
 # is applied to the work tree, the rust kernel rebuilt incrementally and
 # tools/check.sh run (quick, rust only) on the catchers' suites and tests;
 # then the patch is reverted, whatever happened. Not part of `make check`:
@@ -27,9 +29,23 @@ if [ ${#names[@]} -eq 0 ]; then
 	done
 fi
 
-applied=
+applied= tree=
+# A kernel-tree break is applied with patch(1) and reverted the same way;
+# the tree keeps its series key, so prepare-tree leaves it as it is.
+apply() {
+	if [ -n "$tree" ]; then
+		patch -d "$tree" -p1 -s -N -F0 --no-backup-if-mismatch <"$1"
+	else
+		git apply "$1"
+	fi
+}
 revert() {
-	[ -n "$applied" ] && git apply -R "$applied" && applied=
+	[ -n "$applied" ] || return 0
+	if [ -n "$tree" ]; then
+		patch -d "$tree" -p1 -s -R -F0 --no-backup-if-mismatch <"$applied"
+	else
+		git apply -R "$applied"
+	fi && applied=
 }
 trap revert EXIT INT TERM
 
@@ -54,7 +70,11 @@ for name in "${names[@]}"; do
 	# A break caught only by KUnit still needs one suite for the boot.
 	[ -n "$suites" ] || suites=" nl_bind" tests=" none"
 	suites=$(tr ' ' '\n' <<<"$suites" | sort -u | xargs)
-	git apply "$p" || { echo "mutation-check: $p does not apply" >&2; exit 2; }
+	tree=
+	if grep -q '^# tree: kernel$' "$p"; then
+		tree=$("$root/tools/prepare-tree.sh") || exit 2
+	fi
+	apply "$p" || { echo "mutation-check: $p does not apply" >&2; exit 2; }
 	applied=$p
 	log=$out/$name.log
 	CHECK_QUICK=1 FLAVORS=rust CHECK_SUITES="$suites" CHECK_TESTS="${tests# }" \
