@@ -166,6 +166,7 @@ static const struct netdev_queue_mgmt_ops test_cpu_access_ops = {
 struct test_ctx {
 	struct test_exporter *exp;
 	int fd;
+	struct dma_buf *dmabuf;	/* @fd's, valid while @fd is open */
 	struct device *dma_dev;
 	struct net_device *netdev;
 	struct netdev_nl_sock sock;
@@ -235,6 +236,7 @@ static struct test_ctx *__test_ctx_new(struct kunit *test, unsigned int nsegs,
 	if (ctx->fd < 0)
 		dma_buf_put(dmabuf);
 	KUNIT_ASSERT_GE(test, ctx->fd, 0);
+	ctx->dmabuf = dmabuf;
 	return ctx;
 }
 
@@ -290,6 +292,24 @@ static bool test_wait_detached(struct test_exporter *exp)
 	for (i = 0; i < 500; i++) {
 		rcu_barrier();
 		if (atomic_read(&exp->detached))
+			return true;
+		usleep_range(10000, 20000);
+	}
+	return false;
+}
+
+/* The binding is freed from a work item scheduled by an RCU callback; it
+ * holds a reference on the dma-buf until then (RX bindings detach at
+ * unbind already, so the detach does not tell). The fd must be open.
+ */
+static bool test_wait_freed(struct test_ctx *ctx)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		rcu_barrier();
+		if (atomic_read(&ctx->exp->detached) &&
+		    file_count(ctx->dmabuf->file) == 1)
 			return true;
 		usleep_range(10000, 20000);
 	}
@@ -398,7 +418,7 @@ static void devmem_carves_every_segment(struct kunit *test)
 
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 /* A device without DMA gets the dma-buf mapped into the kernel for the
@@ -466,7 +486,7 @@ static void devmem_cpu_access_maps_the_buffer(struct kunit *test)
 	}
 
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->vunmapped), 1);
 }
 
@@ -599,7 +619,7 @@ static void devmem_tx_lookup_and_pages(struct kunit *test)
 
 	test_unbind(ctx, b);
 	KUNIT_EXPECT_NULL(test, net_devmem_lookup_dmabuf(id));
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_TO_DEVICE);
 }
 
@@ -612,7 +632,7 @@ static void devmem_rx_binding_is_not_for_tx(struct kunit *test)
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
 	KUNIT_EXPECT_NULL(test, b->tx_vec);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, ctx->exp->unmap_dir, DMA_FROM_DEVICE);
 }
 
@@ -652,7 +672,7 @@ static void devmem_pool_init_checks(struct kunit *test)
 	test_settle();
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 	mp_dmabuf_devmem_destroy(pool);
-	test_settle();
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
 }
@@ -715,7 +735,7 @@ static void devmem_large_niovs(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, mp_dmabuf_devmem_init(pool), 0);
 	mp_dmabuf_devmem_destroy(pool);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 /* A segment that is not a whole number of net_iovs is refused, and so is
@@ -749,7 +769,7 @@ static void devmem_large_niovs_unaligned(struct kunit *test)
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 11);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 /* A pool whose cache ran dry asks the provider for buffers. C hands out
@@ -806,7 +826,7 @@ static void devmem_refill_fills_cache(struct kunit *test)
 
 	mp_dmabuf_devmem_destroy(pool);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 static netmem_ref test_pool_take(struct page_pool *pool)
@@ -870,7 +890,7 @@ static void devmem_refill_leaves_other_queues(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 16);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 struct test_churn {
@@ -953,7 +973,7 @@ static void devmem_free_list_two_cpus(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, owned, 0);
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 9);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 static void devmem_release_at_last_put(struct kunit *test)
@@ -1010,7 +1030,7 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 	struct net_devmem_dmabuf_binding *b;
 	struct gen_pool *pool;
 	struct net_iov *niov;
-	bool detached;
+	bool freed;
 
 	b = test_bind(ctx, DMA_FROM_DEVICE);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
@@ -1022,9 +1042,9 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 
 	pr_info("devmem_kunit: expected WARNING begin: can't destroy genpool\n");
 	test_unbind(ctx, b);
-	detached = test_wait_detached(ctx->exp);
+	freed = test_wait_freed(ctx);
 	pr_info("devmem_kunit: expected WARNING end\n");
-	KUNIT_ASSERT_TRUE(test, detached);
+	KUNIT_ASSERT_TRUE(test, freed);
 	KUNIT_EXPECT_TRUE(test, test_taint(TAINT_WARN));
 
 	/* Slab poisoning (slub_debug=P) makes freed memory fail these. */
@@ -1096,7 +1116,7 @@ static void devmem_double_free_refused(struct kunit *test)
 	net_devmem_free_dmabuf(other);
 	KUNIT_EXPECT_EQ(test, test_free_niovs(b), 4);
 	test_unbind(ctx, b);
-	KUNIT_EXPECT_TRUE(test, test_wait_detached(ctx->exp));
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 }
 
 /* A binding is installed as a queue's provider only if it is an RX binding
@@ -1183,7 +1203,7 @@ static void devmem_tx_device_unregisters(struct kunit *test)
 
 	/* Unbind without a device; the free undoes neither again. */
 	test_unbind(ctx, b);
-	test_settle();
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
 
@@ -1204,8 +1224,9 @@ static void devmem_tx_device_unregisters(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, READ_ONCE(b->dev));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 2);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 2);
+	/* The last put frees it, off the unbound list first. */
 	net_devmem_put_net_iov(niov);
-	test_settle();
+	KUNIT_EXPECT_TRUE(test, test_wait_freed(ctx));
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 2);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 2);
 }

@@ -13,7 +13,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, defer, dma_mappings, dmabuf_attachments, eq,  # noqa: E402
+from devmem import (Nsim, defer, dma_mappings, dmabuf_attachments,  # noqa: E402
+                    dmabuf_file_count, eq,
                     netdev_nl, queue_dmabuf, run_tests, set_hds, sh, test, udmabuf,
                     wait_for)
 from netkit import lease_queue  # noqa: E402
@@ -62,11 +63,21 @@ def lease_ends_while_bound():
     nl = netdev_nl()
     defer(nl.close)
     eq(queue_dmabuf(nl, ns.ifindex(), 1), None, "physical queue 1 after unlease")
-    eq(dmabuf_attachments(fd), [f"netdevsim{ns.id}"], "attachment held by socket")
-    # Its last queue gone, the binding no longer needs the mapping.
+    # Its last queue gone, the binding no longer needs the mapping, nor the
+    # attachment (which pins the device); the socket still holds the
+    # binding, and with it the dma-buf.
     eq(dma_mappings(ns), [], "mappings after the lease ended")
+    eq(dmabuf_attachments(fd), [], "attachments after the lease ended")
+    freed_with_socket(g, fd)
+
+
+def freed_with_socket(g, fd):
+    """Stopping the guest closes its copy of fd and its netlink socket,
+    which frees the binding: the dma-buf's file count drops by both."""
+    before = dmabuf_file_count(fd)
     g.stop()
-    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+    wait_for(lambda: dmabuf_file_count(fd) == before - 2,
+             "the binding to be freed with the guest's socket", 20)
 
 
 def physical_device_goes_first(bind_expr):
@@ -81,8 +92,8 @@ def physical_device_goes_first(bind_expr):
     assert dma_mappings(ns), "dma-buf not mapped for the physical device"
     ns.delete()
     eq(dma_mappings(ns), [], "mappings after the device was deleted")
-    g.stop()
-    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+    eq(dmabuf_attachments(fd), [], "attachments after the device was deleted")
+    freed_with_socket(g, fd)
 
 
 @test

@@ -33,6 +33,8 @@ mappings and the attachment stayed until the frags came back.
 """
 
 import os
+import socket
+import struct
 import sys
 import time
 
@@ -262,7 +264,7 @@ def held_tx_socket_open_unbound_then_device_deleted():
     defer(nl.close)
     tx_id = nl.bind_tx({"ifindex": ns.ifindex(), "fd": fd})["id"]
     eq(dmabuf_file_count(fd), base + 1, "the binding's dma-buf reference")
-    _, s = tx_connection(pair, 5484, "/dev/null")
+    _, s = tx_connection(pair, 5484, "/tmp/devmem-tx-held")
     sh(f"ip netns exec {pair.REMOTE_NS} ip link set dev {pair.remote_ifname} down")
     eq(devmem_sendmsg(s, tx_id, [(0, 16 * PAGE_SIZE)]), 16 * PAGE_SIZE,
        "bytes sent from the dma-buf")
@@ -272,6 +274,9 @@ def held_tx_socket_open_unbound_then_device_deleted():
     eq(dmabuf_file_count(fd), base + 1, "the unbound binding's dma-buf reference")
     ns.delete()
     gone_with_device(ns, fd, "TX, skbs in flight")
+    # An abortive close (linger 0) drops the unacked skbs at once; a plain
+    # one would retransmit them from an orphaned socket for minutes.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 
     def freed():

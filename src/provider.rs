@@ -90,7 +90,8 @@ impl MemoryProvider for Devmem {
     }
 
     /// Ends the binding's installation on a queue (its device unregisters, or
-    /// a lease ends); the binding lets go of its device, and unmaps the
+    /// a lease ends); the binding lets go of its device, and unmaps and
+    /// detaches the
     /// dma-buf, when its last queue goes.
     fn uninstall(binding: &Binding, rxq: &Uninstalled<'_>) {
         binding.uninstall_queue(rxq);

@@ -81,6 +81,19 @@ impl DmaBuf {
         ManuallyDrop::new(self).0
     }
 
+    /// Borrows a reference that someone else (a C structure) keeps: the
+    /// value is never dropped, so the reference stays theirs.
+    ///
+    /// # Safety
+    ///
+    /// A reference on `ptr` must be held elsewhere for as long as the
+    /// returned value is used.
+    pub(crate) unsafe fn borrow_raw(ptr: NonNull<bindings::dma_buf>) -> ManuallyDrop<Self> {
+        // INVARIANT: a reference is held for as long as the value is used
+        // (caller); `ManuallyDrop` never puts it.
+        ManuallyDrop::new(Self(ptr))
+    }
+
     /// The C pointer, valid while `self` is.
     pub(crate) fn as_raw(&self) -> *mut bindings::dma_buf {
         self.0.as_ptr()

@@ -162,11 +162,13 @@ impl NetDevice {
         })
     }
 
-    /// Removes the memory provider `params` from RX queue `idx`.
-    pub(crate) fn mp_close_rxq(&self, idx: u32, params: &page_pool::MpParams) {
+    /// Removes the memory provider `params` from RX queue `idx`. An error
+    /// means the queue may still receive into the provider's buffers: its
+    /// restart failed and it runs on its old memory (the core has warned).
+    pub(crate) fn mp_close_rxq(&self, idx: u32, params: &page_pool::MpParams) -> Result {
         // SAFETY: the device is alive and locked (constructor), as
         // `netif_mp_close_rxq` requires; it checks `idx` and `params` itself.
-        unsafe { bindings::netif_mp_close_rxq(self.as_raw(), idx, params.as_ptr()) };
+        to_result(unsafe { bindings::netif_mp_close_rxq(self.as_raw(), idx, params.as_ptr()) })
     }
 }
 

@@ -116,8 +116,10 @@ pub(crate) struct Binding(BindingStorage);
 // SAFETY: a binding is shared between contexts by design. Its fields are
 // constant after publication but for `dev` and `vdev` (written under `lock`
 // with `Atomic` stores, read locklessly only through `Atomic` here and under
-// `lock` in C) and `sgt` and `attachment` (only touched under `lock`, or by
-// the teardown after the last reference); the reference count, the queue table (an xarray) and
+// `lock` in C), `sgt` and `attachment` (only read or written under `lock`,
+// or by the teardown after the last reference) and `list` (under the lock of
+// the list it is on: the socket's, then the unbound list's); the reference
+// count, the queue table (an xarray) and
 // the per-CPU stats synchronise themselves; the free list is behind its
 // spinlock.
 unsafe impl Sync for Binding {}
@@ -372,7 +374,7 @@ impl Binding {
         let b = self.c();
         let (sgt, att) = {
             let _guard = self.lock().lock();
-            // SAFETY: `sgt` and `attachment` are only written under `lock`,
+            // SAFETY: `sgt` and `attachment` are only read or written under `lock`,
             // here, or by the free path, which runs after every reference,
             // the caller's included.
             unsafe {
@@ -388,9 +390,9 @@ impl Binding {
         let (Some(dmabuf), Some(att)) = (NonNull::new(dmabuf), NonNull::new(att)) else {
             return;
         };
-        // SAFETY: the binding owns its dma-buf reference (builder) and keeps
-        // it until it is freed; `ManuallyDrop` leaves it there.
-        let dmabuf = core::mem::ManuallyDrop::new(unsafe { DmaBuf::from_raw(dmabuf) });
+        // SAFETY: the binding owns a dma-buf reference (builder) and keeps it
+        // until it is freed, which cannot happen while `self` is borrowed.
+        let dmabuf = unsafe { DmaBuf::borrow_raw(dmabuf) };
         // SAFETY: the attachment was the binding's (builder), made from
         // `Attachment::into_raw` on `dmabuf`, and was just taken out of it,
         // so it is taken back once, here.
@@ -433,17 +435,20 @@ impl Binding {
 /// The initial reference of a published binding: the netlink socket holds
 /// it, on its list of bindings, from bind until unbind.
 ///
-/// [`Unlinked::release`] gives it up: it erases the binding from the
-/// table of IDs and waits for an RCU grace period (so that no lookup still
-/// sees the entry), closes the queues it is installed on (unmapping an RX
-/// binding), and switches the
-/// count to atomic mode (`percpu_ref_kill`): the binding is freed once the
-/// page pools and `net_iov`s still using it let go. Dropping the value
-/// instead cannot do the first two, so it warns and leaks the binding.
+/// [`Unlinked::release`] gives it up, once [`OwnedBinding::unlink`] took
+/// the binding off the socket's list: it parks a TX binding where the
+/// unregister of its device finds it, erases the binding from the table of
+/// IDs and waits for an RCU grace period (so that no lookup still sees the
+/// entry), closes the queues it is installed on (an RX binding then
+/// unmaps), and switches the count to atomic mode (`percpu_ref_kill`): the
+/// binding is freed once the page pools and `net_iov`s still using it let
+/// go. Dropping the value instead cannot do these, so it warns and leaks
+/// the binding.
 ///
 /// # Invariants
 ///
-/// `self.0` is a published binding whose initial reference this value owns.
+/// `self.0` is a published binding whose initial reference this value owns;
+/// its `list` is on the list of the socket that holds that reference.
 pub(crate) struct OwnedBinding(NonNull<Binding>);
 
 // SAFETY: the reference may be dropped from any thread; `Binding` is `Sync`.
@@ -482,17 +487,6 @@ impl OwnedBinding {
         )
     }
 
-    /// Gives up the initial reference (unbind). `dev` is the binding's device,
-    /// locked by the caller, or `None` once the binding let go of it.
-    ///
-    /// The binding is erased from the table of IDs, and an RCU grace period
-    /// passes, before anything else: lookups run under the RCU read lock, so
-    /// none can find it once the count may drop to zero. Then every queue
-    /// the binding is installed on is closed, so no queue's parameters still
-    /// name it, and the count is killed. If a queue cannot be closed (it is
-    /// not among its device's queues), or `dev` is another device than the
-    /// binding's, it warns and leaks the binding rather than free it under
-    /// the queue.
     /// Unlinks the binding from its netlink socket's list, if it was linked,
     /// for [`Unlinked::release`].
     ///
@@ -500,8 +494,8 @@ impl OwnedBinding {
     ///
     /// The caller holds the lock of the socket the binding was linked on.
     pub(crate) unsafe fn unlink(self) -> Unlinked {
-        // SAFETY: `list` is either all-zero (never linked) or on a socket's
-        // list, whose lock the caller holds.
+        // SAFETY: `list` is on the holding socket's list (type invariant;
+        // all-zero would mean never linked), whose lock the caller holds.
         unsafe {
             let list = &raw mut (*self.as_raw()).list;
             if !(*list).next.is_null() {
@@ -540,8 +534,10 @@ impl Unlinked {
     /// IDs, and an RCU grace period passes: lookups run under the RCU read
     /// lock, so none can find it once the count may drop to zero. Then every
     /// queue the binding is installed on is closed, so no queue's parameters
-    /// still name it, and an RX binding, which no queue DMAs into any more,
-    /// lets go of its device and unmaps. Last the count is killed. If a queue
+    /// still name it, and an RX binding, which no queue DMAs into any more
+    /// if every restart succeeded, lets go of its device and unmaps and
+    /// detaches ([`OwnedBinding::close_queues`]). Last the count is killed.
+    /// If a queue
     /// cannot be closed (it is not among its device's queues), or `dev` is
     /// another device than the binding's, it warns and leaks the binding
     /// rather than free it under the queue.
@@ -559,9 +555,6 @@ impl Unlinked {
         crate::abstractions::net::synchronize_net();
         if !this.close_queues(dev) {
             return;
-        }
-        if !this.is_tx() {
-            this.queues_closed();
         }
         // SAFETY: `this` owns the initial reference (type invariant), which
         // `kill` drops; `ManuallyDrop` keeps `Drop` from running after it.
@@ -646,15 +639,17 @@ pub(crate) unsafe extern "C" fn free_work(work: *mut bindings::work_struct) {
     let Some(b) = NonNull::new(b) else {
         return;
     };
-    // SAFETY: a dead binding was fully built, and is freed once, here.
-    let teardown = unsafe { Teardown::from_dead(b) };
-    if teardown.storage().shape.dir == kernel::dma::DataDirection::ToDevice {
+    // SAFETY: `direction` is written by the builder before publication and
+    // never changed; nothing else references the dead binding.
+    if unsafe { (*b.as_ptr()).direction } == bindings::dma_data_direction_DMA_TO_DEVICE {
         // SAFETY: a TX binding's count drops to zero only after
         // `Unlinked::release` parked it and killed the count; it is
-        // unparked once, here, before it is freed.
+        // unparked once, here, before it is torn down.
         unsafe { ids::unpark(b) };
     }
-    drop(teardown);
+    // SAFETY: a dead binding was fully built, nothing reaches it any more
+    // (unparked above), and it is freed once, here.
+    drop(unsafe { Teardown::from_dead(b) });
 }
 
 /// A binding's storage being released: a half-built one (a failed bind)

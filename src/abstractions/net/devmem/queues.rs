@@ -31,7 +31,7 @@ impl Binding {
     /// The parameters that install this binding as a queue's provider.
     /// Private: the binding outlives an installation only because every one
     /// is recorded in its queue table and closed at unbind
-    /// ([`OwnedBinding::install_on`], [`Unlinked::release`]).
+    /// ([`OwnedBinding::install_on`], [`super::Unlinked::release`]).
     fn mp_params(&self) -> MpParams {
         // SAFETY: a binding outlives its installations: each is made by
         // `OwnedBinding::install_on`, so while the socket's initial reference
@@ -46,7 +46,7 @@ impl Binding {
 
 impl OwnedBinding {
     /// Installs the binding as the memory provider of RX queue `idx` of
-    /// `dev` and records the queue, so that [`Unlinked::release`]
+    /// `dev` and records the queue, so that [`super::Unlinked::release`]
     /// closes it again; undone if it cannot be recorded. Only an RX binding,
     /// on a queue of its own device: `EINVAL` otherwise (C's callers never
     /// ask for anything else).
@@ -61,12 +61,23 @@ impl OwnedBinding {
             .rx_queue(idx)
             .ok_or(EINVAL)
             .and_then(|rxq| self.add_rxq(rxq));
-        recorded.inspect_err(|_| dev.mp_close_rxq(idx, &params))
+        recorded.inspect_err(|_| {
+            // Undone as C's bind-rx undoes it; a failed close has warned.
+            let _ = dev.mp_close_rxq(idx, &params);
+        })
     }
 
     /// Closes every queue the binding is installed on, for
-    /// [`Unlinked::release`]. `dev` is the binding's device, locked by
-    /// the caller, or `None` once the binding let go of it.
+    /// [`super::Unlinked::release`], and forgets them. `dev` is the
+    /// binding's device, locked by the caller, or `None` once the binding
+    /// let go of it.
+    ///
+    /// When every queue of an RX binding closed, nothing DMAs into it any
+    /// more: it lets go of its device and unmaps and detaches the dma-buf
+    /// now, as the uninstall of its last queue does (frags sockets still
+    /// hold keep the binding, not the mapping). A queue whose restart failed
+    /// still runs on a page pool of the binding, so the mapping then stays
+    /// until the binding is freed, after that pool.
     ///
     /// Returns `false`, after a warning, when a recorded queue may still
     /// name the binding in its parameters: `dev` is not the binding's
@@ -76,7 +87,7 @@ impl OwnedBinding {
     pub(super) fn close_queues(&self, dev: Option<&NetDevice>) -> bool {
         let Some(own) = self.dev() else {
             // RX bindings let go of their device only when their last queue
-            // was uninstalled; TX bindings have no queues.
+            // was uninstalled or closed; TX bindings have no queues.
             return !kernel::warn_on!(self.rxqs().next().is_some());
         };
         let Some(dev) = dev.filter(|d| d.id() == own) else {
@@ -84,28 +95,24 @@ impl OwnedBinding {
             return false;
         };
         let params = self.mp_params();
-        let mut all = true;
+        let (mut all, mut closed) = (true, true);
         for (slot, rxq) in self.rxqs() {
             match dev.rx_queue_index(rxq) {
                 Some(idx) => {
-                    dev.mp_close_rxq(idx, &params);
+                    closed &= dev.mp_close_rxq(idx, &params).is_ok();
                     self.remove_rxq(slot);
                 }
                 None => all = false,
             }
         }
-        !kernel::warn_on!(!all)
-    }
-
-    /// After [`OwnedBinding::close_queues`] closed every queue of this RX
-    /// binding: no queue DMAs into it any more, so it lets go of its device
-    /// and unmaps the dma-buf now, as the uninstall of its last queue does.
-    /// Frags that sockets still hold keep the binding, not the mapping.
-    pub(super) fn queues_closed(&self) {
-        if let Some(dev) = self.dev() {
-            self.forget_device(dev);
+        if kernel::warn_on!(!all) {
+            return false;
         }
-        self.unmap();
+        if closed && !self.is_tx() {
+            self.forget_device(own);
+            self.unmap();
+        }
+        true
     }
 }
 
@@ -167,7 +174,8 @@ impl Binding {
     }
 
     /// Ends the installation of the binding on `queue`; when it was the last
-    /// one, the binding lets go of its device and unmaps the dma-buf (RX).
+    /// one, the binding lets go of its device and unmaps and detaches the
+    /// dma-buf (RX).
     pub(crate) fn uninstall_queue(&self, queue: &Uninstalled<'_>) {
         let id = queue.queue().id();
         let Some((idx, _)) = self.rxqs().find(|&(_, q)| q == id) else {
@@ -182,7 +190,8 @@ impl Binding {
     }
 
     /// Lets go of `dev`, which unregisters, if this TX binding uses it (as
-    /// its device or as the virtual device bind-tx was called on); unmaps the
+    /// its device or as the virtual device bind-tx was called on); unmaps and
+    /// detaches the
     /// dma-buf when it was the binding's device. RX bindings let go of their
     /// device through [`Binding::uninstall_queue`].
     pub(crate) fn device_unregisters(&self, dev: &UnregisteringDevice) {
