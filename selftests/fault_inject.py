@@ -28,7 +28,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (Nsim, bind_rx, defer, dma_mappings, dmabuf,  # noqa: E402
-                    dmabuf_attachments, eq, genl_socket, metric, netdev_nl,
+                    dmabuf_attachments, dmabuf_file_count, eq, genl_socket,
+                    metric, netdev_nl, unheld,
                     page_pools, queue_dmabuf, run_tests, set_hds, test,
                     wait_for)
 from netkit import GUEST_NS, lease_queue  # noqa: E402
@@ -130,6 +131,8 @@ class Op:
     def __init__(self, name, ns, fd, queues, do, netns=None):
         self.name, self.ns, self.fd, self.queues = name, ns, fd, queues
         self.do, self.netns = do, netns
+        # Nothing is bound yet: what holds the dma-buf now is the user's.
+        self.user_refs = dmabuf_file_count(fd)
         self.nl = netdev_nl()
         defer(self.close)
         self.watch = netdev_nl()
@@ -155,7 +158,7 @@ class Op:
                 if queue_dmabuf(self.watch, self.ns.ifindex(), q) is not None]
 
     def clean(self):
-        return (dmabuf_attachments(self.fd) == [] and dma_mappings(self.ns) == []
+        return (unheld(self.fd, self.user_refs) and dma_mappings(self.ns) == []
                 and not self.bound()
                 and not [p for p in page_pools(self.watch, self.ns.ifindex())
                          if "dmabuf" in p])
@@ -166,6 +169,7 @@ class Op:
         except AssertionError:
             raise AssertionError(
                 f"{self.name}, {what}: attachments {dmabuf_attachments(self.fd)}, "
+                f"dma-buf references {dmabuf_file_count(self.fd)} (user's {self.user_refs}), "
                 f"mappings {len(dma_mappings(self.ns))}, bound queues {self.bound()}, "
                 f"pools {page_pools(self.watch, self.ns.ifindex())}") from None
 

@@ -31,7 +31,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (SO_DEVMEM_DONTNEED, DevmemRx, NsimPair, _setsockopt_ret,  # noqa: E402
-                    bind_rx, dmabuf_attachments, eq, metric, netdev_nl, page_pools,
+                    bind_rx, dmabuf_attachments, eq, metric, netdev_nl, page_pools, unheld,
                     remote_send, run_tests, sh, test, udmabuf, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
@@ -125,7 +125,7 @@ class Churn(threading.Thread):
                          f"iteration {i}: the second binding's pools to go", 20)
             finally:
                 nl.close()
-            wait_for(lambda: dmabuf_attachments(fd) == [], "the second binding to go", 20)
+            wait_for(lambda: unheld(fd), "the second binding to be freed", 20)
         finally:
             os.close(fd)
         # Ring sizes: handled or refused, never a crash.

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (MSG_SOCK_DEVMEM, DevmemRx, NsimPair, bind_rx,  # noqa: E402
-                    dma_mappings, dmabuf, dmabuf_attachments, eq, genl_socket,
+                    dma_mappings, dmabuf, dmabuf_attachments, eq, genl_socket, unheld,
                     netdev_nl, queue_dmabuf, ready_nsim, remote_send,
                     run_tests, test, wait_for)
 from stream import assert_released  # noqa: E402
@@ -71,7 +71,7 @@ def reply_fails_binding_kept_until_close_c849de7d8757():
     assert 100 not in seqs, "the bind-rx reply arrived: nothing was dropped"
     s.close()
     wait_for(lambda: queue_dmabuf(nl, ns.ifindex(), 1) is None, "queue 1 to be unbound")
-    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+    wait_for(lambda: unheld(fd), "the binding to be freed (detached, dma-buf reference dropped)")
     eq(dma_mappings(ns), [], "mappings after the close")
     nl.close()
 
@@ -90,7 +90,7 @@ def tx_unmapped_with_its_direction_67cb3720fdfa():
     assert all("DMA_TO_DEVICE" in m for m in maps), maps
     nl.close()
     wait_for(lambda: dma_mappings(ns) == [], "the TX mapping to go")
-    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+    wait_for(lambda: unheld(fd), "the binding to be freed (detached, dma-buf reference dropped)")
 
 
 @test
@@ -144,7 +144,7 @@ def socket_close_after_device_gone_0afc44d8cdf6():
     nl.bind_tx({"ifindex": ns.ifindex(), "fd": fd_tx})
     ns.delete()
     nl.close()
-    wait_for(lambda: dmabuf_attachments(fd_rx) == [] and dmabuf_attachments(fd_tx) == [],
+    wait_for(lambda: unheld(fd_rx) and unheld(fd_tx),
              "both dma-bufs to be detached")
 
 
@@ -163,7 +163,7 @@ def close_unbinds_without_use_after_free_42f342387841():
     for q in (1, 2, 3):
         eq(queue_dmabuf(watch, ns.ifindex(), q), None, f"queue {q} after the close")
     watch.close()
-    wait_for(lambda: all(dmabuf_attachments(f) == [] for f in fds),
+    wait_for(lambda: all(unheld(f) for f in fds),
              "every dma-buf to be detached")
     eq(dma_mappings(ns), [], "mappings after the close")
 

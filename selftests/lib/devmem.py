@@ -434,6 +434,15 @@ def dmabuf_file_count(fd):
     raise AssertionError(f"dma-buf of fd {fd} not in bufinfo")
 
 
+def unheld(fd, user_refs=1):
+    """No binding holds the dma-buf behind fd any more: no attachment, and
+    no reference but the user's `user_refs` (its fds and mappings). A
+    binding keeps its dma-buf until it is freed, while an RX binding
+    detaches already at unbind, so the attachment alone does not show that
+    the binding was freed."""
+    return dmabuf_attachments(fd) == [] and dmabuf_file_count(fd) == user_refs
+
+
 def dma_mappings(ns):
     """Live scatter-gather DMA mappings (a dma-buf's; page pools map single
     pages) of netdevsim bus device `ns`, from CONFIG_DMA_API_DEBUG."""
@@ -641,6 +650,7 @@ class DevmemRx:
         # A dma-buf handed in is ours from here, whatever fails below.
         self.fd, self.mem = fd, None
         defer(self.drop_buffer)
+        self.user_refs = None
         ifname, ifindex = pair.ifname, pair.local.ifindex()
         pair.local.set_dma(True)
         set_hds(ifindex)
@@ -656,6 +666,9 @@ class DevmemRx:
         os.lseek(self.fd, 0, os.SEEK_SET)
         import mmap
         self.mem = mmap.mmap(self.fd, self.size)
+        # The user's own references: its fd, the mapping (and the fd
+        # CPython's mmap keeps); a binding adds one until it is freed.
+        self.user_refs = dmabuf_file_count(self.fd)
         self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
@@ -737,6 +750,9 @@ class DevmemRx:
             nl.close()
         inflight = {i: pools[i].get("inflight", 0) for i in self.pools
                     if i in pools and pools[i].get("inflight", 0)}
+        held = dmabuf_file_count(self.fd) - self.user_refs
+        if held:
+            inflight["dma-buf references held by bindings"] = held
         return dmabuf_attachments(self.fd), inflight
 
 
