@@ -16,10 +16,10 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (CLONE_NEWNET, CLONE_NEWUSER, NOBODY,  # noqa: E402
                     Nsim, bind_rx, defer, describe_error, dmabuf,
-                    dmabuf_attachments, drop_to_nobody, eq, errno_of,
+                    dmabuf_attachments, dmabuf_file_count, drop_to_nobody, eq, errno_of,
                     expect_nl_error, in_child, map_root_to, netdev_nl,
                     page_pools, queue_dmabuf, ready_nsim, run_tests, set_hds,
-                    test, udmabuf, unshare, wait_for)
+                    test, udmabuf, unheld, unshare, wait_for)
 
 
 def nsim_dev_name(ns):
@@ -82,11 +82,14 @@ def delete_device_while_bound():
     assert bid > 0
     ifindex = ns.ifindex()
     ns.delete()
-    # The socket still owns the binding; its device is gone.
+    # The socket still owns the binding, which let go of the device with its
+    # queues: no attachment pins the deleted device, but the binding still
+    # holds the dma-buf (the user's fd and the binding's reference).
     expect_nl_error(lambda: queue_dmabuf(nl, ifindex, 1), errno.ENODEV)
-    eq(dmabuf_attachments(fd), [nsim_dev_name(ns)], "attachment held by socket")
+    eq(dmabuf_attachments(fd), [], "attachments after the device went")
+    eq(dmabuf_file_count(fd), 2, "dma-buf references (the fd's, the binding's)")
     nl.close()
-    wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")
+    wait_for(lambda: unheld(fd), "the binding to be freed")
 
 
 @test
