@@ -9,4 +9,5 @@
 
 DEFINE_XARRAY_FLAGS(net_devmem_rust_bindings, XA_FLAGS_ALLOC1);
 LIST_HEAD(net_devmem_rust_unbound_tx);
+/* Protects net_devmem_rust_unbound_tx and each entry's ->list. */
 DEFINE_MUTEX(net_devmem_rust_unbound_tx_lock);
