@@ -284,6 +284,27 @@ static void test_unbind(struct test_ctx *ctx, struct net_devmem_dmabuf_binding *
 	mutex_unlock(&ctx->sock.lock);
 }
 
+/* A TX binding, unbound while an skb holds a reference on its first
+ * net_iov, which is returned; *@bp is the binding, alive until that
+ * reference is put (net_devmem_put_net_iov()).
+ */
+static struct net_iov *test_unbind_tx_held(struct kunit *test,
+					   struct test_ctx *ctx,
+					   struct net_devmem_dmabuf_binding **bp)
+{
+	struct net_devmem_dmabuf_binding *b;
+	struct net_iov *niov;
+
+	b = test_bind(ctx, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
+	niov = net_devmem_get_niov_at(b, 0, &(size_t){0}, &(size_t){0});
+	KUNIT_ASSERT_NOT_NULL(test, niov);
+	net_devmem_get_net_iov(niov);
+	test_unbind(ctx, b);
+	*bp = b;
+	return niov;
+}
+
 /* The binding is freed from a work item scheduled by an RCU callback. */
 static bool test_wait_detached(struct test_exporter *exp)
 {
@@ -982,14 +1003,8 @@ static void devmem_release_at_last_put(struct kunit *test)
 	struct net_devmem_dmabuf_binding *b;
 	struct net_iov *niov;
 
-	b = test_bind(ctx, DMA_TO_DEVICE);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
-	niov = net_devmem_get_niov_at(b, 0, &(size_t){0}, &(size_t){0});
-	KUNIT_ASSERT_NOT_NULL(test, niov);
-
 	/* An skb's reference on a TX net_iov outlives unbind and the fd. */
-	net_devmem_get_net_iov(niov);
-	test_unbind(ctx, b);
+	niov = test_unbind_tx_held(test, ctx, &b);
 	close_fd(ctx->fd);
 	ctx->fd = -1;
 	test_settle();
@@ -1211,12 +1226,7 @@ static void devmem_tx_device_unregisters(struct kunit *test)
 	 * binding is out of the table, and its device's unregister must
 	 * still find it.
 	 */
-	b = test_bind(ctx, DMA_TO_DEVICE);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, b);
-	niov = net_devmem_get_niov_at(b, 0, &(size_t){0}, &(size_t){0});
-	KUNIT_ASSERT_NOT_NULL(test, niov);
-	net_devmem_get_net_iov(niov);
-	test_unbind(ctx, b);
+	niov = test_unbind_tx_held(test, ctx, &b);
 	test_settle();
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);

@@ -191,9 +191,9 @@ impl Binding {
 
     /// Lets go of `dev`, which unregisters, if this TX binding uses it (as
     /// its device or as the virtual device bind-tx was called on); unmaps and
-    /// detaches the
-    /// dma-buf when it was the binding's device. RX bindings let go of their
-    /// device through [`Binding::uninstall_queue`].
+    /// detaches the dma-buf when it was the binding's device. RX bindings let
+    /// go of their device through [`Binding::uninstall_queue`] or at unbind
+    /// ([`OwnedBinding::close_queues`]).
     pub(crate) fn device_unregisters(&self, dev: &UnregisteringDevice) {
         let id = Some(dev.0);
         if self.is_tx() && (self.dev() == id || self.vdev() == id) && self.forget_device(dev.0) {
