@@ -6,7 +6,7 @@ use crate::abstractions::dma_buf::DmaBuf;
 use crate::abstractions::error::eopnotsupp;
 use crate::abstractions::net::devmem::builder::{NlSock, Published};
 use crate::abstractions::net::devmem::niov_size::NiovSize;
-use crate::abstractions::net::devmem::{Builder, OwnedBinding, Unlinked};
+use crate::abstractions::net::devmem::{Builder, OwnedBinding, Unbound, Unlinked};
 use crate::abstractions::net::{DeviceId, Extack, NetDevice};
 use kernel::{device::Device, dma::DataDirection, prelude::*};
 
@@ -66,6 +66,16 @@ pub(crate) fn bind(
 /// binding let go of it (then no queue is bound any more).
 pub(crate) fn unbind(binding: Unlinked, dev: Option<&NetDevice>) {
     binding.release(dev);
+}
+
+/// Closes the queues of an unbound `binding` that [`unbind`] could not
+/// close (their restart failed, so they still receive into it), for the
+/// work that tries again later; returns whether none is left.
+///
+/// `dev` is the binding's device, locked by the caller, or `None` once the
+/// binding let go of it.
+pub(crate) fn close_left_open(binding: &Unbound<'_>, dev: Option<&NetDevice>) -> bool {
+    binding.close_left_open(dev)
 }
 
 /// Installs `binding`, which its netlink socket holds, on RX queue `idx`

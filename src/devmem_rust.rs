@@ -41,7 +41,7 @@ use abstractions::dma_buf::direction_from_raw;
 use abstractions::net::devmem::builder::NlSock;
 use abstractions::net::devmem::niov_size::NiovSize;
 use abstractions::net::devmem::{
-    ids, Binding, Devmem, NetIov, OwnedBinding, OwnedNetIov, UnregisteringDevice,
+    ids, Binding, Devmem, NetIov, OwnedBinding, OwnedNetIov, Unbound, UnregisteringDevice,
 };
 use abstractions::net::page_pool::Adapter;
 use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
@@ -133,6 +133,34 @@ pub unsafe extern "C" fn net_devmem_unbind_dmabuf(
     // still has one, and its instance lock, for the whole call.
     let dev = unsafe { binding.locked_dev() };
     bind::unbind(binding, dev);
+}
+
+/// Closes the queues an unbind left open because their restart failed, for
+/// the work `net_devmem_close_later()` scheduled; returns whether none is
+/// left (the work then drops its reference).
+///
+/// # Safety
+///
+/// `binding` is a binding this provider published, on which the caller
+/// holds the reference `net_devmem_close_later()` took; if the binding
+/// still has a device, the caller holds a reference on it and its instance
+/// lock, for the call.
+#[export]
+pub unsafe extern "C" fn net_devmem_close_rxqs(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+) -> bool {
+    let Some(binding) = NonNull::new(binding) else {
+        return true;
+    };
+    // SAFETY: only the close-later work in netdev-genl.c calls this, with
+    // the binding `Unlinked::release` gave it and the reference it took
+    // then, held for the call.
+    let binding = unsafe { Unbound::from_raw(binding) };
+    // SAFETY: that work holds a reference on the binding's device, if it
+    // still has one, and its instance lock (netdev_nl_binding_lock_dev())
+    // for the call.
+    let dev = unsafe { binding.binding().locked_dev() };
+    bind::close_left_open(&binding, dev)
 }
 
 /// Makes the TX bindings let go of a device that unregisters.

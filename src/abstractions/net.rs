@@ -162,13 +162,26 @@ impl NetDevice {
         })
     }
 
-    /// Removes the memory provider `params` from RX queue `idx`. An error
-    /// means the queue may still receive into the provider's buffers: its
-    /// restart failed and it runs on its old memory (the core has warned).
-    pub(crate) fn mp_close_rxq(&self, idx: u32, params: &page_pool::MpParams) -> Result {
+    /// Removes the memory provider `params` from RX queue `idx`, restarting
+    /// the queue without it. The restart needs new queue memory; when it
+    /// fails, the queue goes on running on the provider's buffers and the
+    /// provider stays installed on it (its uninstall still comes when the
+    /// device unregisters), and the error is returned.
+    pub(crate) fn mp_try_close_rxq(&self, idx: u32, params: &page_pool::MpParams) -> Result {
+        // SAFETY: the device is alive and locked (constructor), as
+        // `netif_mp_try_close_rxq` requires; it checks `idx` and `params`
+        // itself.
+        to_result(unsafe { bindings::netif_mp_try_close_rxq(self.as_raw(), idx, params.as_ptr()) })
+    }
+
+    /// Removes the memory provider `params` from RX queue `idx`, whether or
+    /// not the queue restarts without it: a failed restart, which leaves the
+    /// queue running on the provider's buffers until its next restart, is a
+    /// warning. For undoing an installation that cannot be recorded.
+    pub(crate) fn mp_close_rxq(&self, idx: u32, params: &page_pool::MpParams) {
         // SAFETY: the device is alive and locked (constructor), as
         // `netif_mp_close_rxq` requires; it checks `idx` and `params` itself.
-        to_result(unsafe { bindings::netif_mp_close_rxq(self.as_raw(), idx, params.as_ptr()) })
+        unsafe { bindings::netif_mp_close_rxq(self.as_raw(), idx, params.as_ptr()) }
     }
 }
 

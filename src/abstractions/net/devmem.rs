@@ -29,8 +29,10 @@
 //!   holds from bind to unbind. Only [`Unlinked::release`] gives it up,
 //!   once [`OwnedBinding::unlink`] took it off the socket's list: it hides
 //!   the binding from lookups, waits for those in flight, closes its queues
-//!   (an RX binding then unmaps: nothing DMAs into it any more) and kills
-//!   the count, so the last of the other references frees the binding. A
+//!   (an RX binding then unmaps: nothing DMAs into it any more; a queue
+//!   whose restart fails is closed later by a work item holding its own
+//!   reference, [`Unbound`]) and kills the count, so the
+//!   last of the other references frees the binding. A
 //!   TX binding stays mapped for skbs in flight, on a list the unregister
 //!   of its device walks ([`ids`]). Dropping it any other way warns and
 //!   leaks.
@@ -70,6 +72,7 @@ use kernel::{
 
 pub(crate) use builder::Builder;
 pub(crate) use niov::{NetIov, OwnedNetIov};
+use queues::Closing;
 pub(crate) use queues::{Devmem, UnregisteringDevice};
 
 /// Where a binding lives: the C structure, first, so that a pointer to it,
@@ -534,13 +537,14 @@ impl Unlinked {
     /// IDs, and an RCU grace period passes: lookups run under the RCU read
     /// lock, so none can find it once the count may drop to zero. Then every
     /// queue the binding is installed on is closed, so no queue's parameters
-    /// still name it, and an RX binding, which no queue DMAs into any more
-    /// if every restart succeeded, lets go of its device and unmaps and
-    /// detaches ([`OwnedBinding::close_queues`]). Last the count is killed.
-    /// If a queue
-    /// cannot be closed (it is not among its device's queues), or `dev` is
-    /// another device than the binding's, it warns and leaks the binding
-    /// rather than free it under the queue.
+    /// still name it, and an RX binding, which no queue DMAs into any more,
+    /// lets go of its device and unmaps and detaches
+    /// ([`Binding::close_queues`]). A queue whose restart failed stays on
+    /// the binding: C's close-later work, which takes a reference of its own
+    /// first, closes it ([`Unbound::close_left_open`]). Last the count is
+    /// killed. If a queue cannot be closed (it is not among its device's
+    /// queues), or `dev` is another device than the binding's, it warns and
+    /// leaks the binding rather than free it under the queue.
     pub(crate) fn release(self, dev: Option<&NetDevice>) {
         let this = core::mem::ManuallyDrop::new(self.0);
         if this.is_tx() {
@@ -553,12 +557,79 @@ impl Unlinked {
         }
         ids::remove(this.id());
         crate::abstractions::net::synchronize_net();
-        if !this.close_queues(dev) {
-            return;
+        match this.close_queues(dev) {
+            Closing::Lost => return,
+            Closing::Open => this.close_later(),
+            Closing::Done => {}
         }
         // SAFETY: `this` owns the initial reference (type invariant), which
         // `kill` drops; `ManuallyDrop` keeps `Drop` from running after it.
         unsafe { this.refcount().kill() };
+    }
+}
+
+impl OwnedBinding {
+    /// Has C's close-later work close the queues [`Unlinked::release`]
+    /// could not (`net_devmem_close_later()`): it takes a reference on the
+    /// binding, which it keeps until [`Unbound::close_left_open`] leaves no
+    /// queue open, and retries with a growing delay.
+    fn close_later(&self) {
+        // SAFETY: the binding is published and `self` holds its initial
+        // reference, so the count is above zero and not yet killed, as
+        // `net_devmem_close_later` needs to take the work's reference; the
+        // work item is the binding's own `close_w`, unused until now (a
+        // binding is released once).
+        unsafe { bindings::net_devmem_close_later(self.as_raw()) };
+    }
+}
+
+/// A binding whose unbind could not close every queue, lent for `'a` by
+/// C's close-later work (`net_devmem_close_later()`), which holds a
+/// reference on it and closes those queues ([`Unbound::close_left_open`]).
+///
+/// # Invariants
+///
+/// The binding's initial reference was given up by [`Unlinked::release`]
+/// after a queue's restart failed, and the work's reference is held for
+/// `'a`.
+pub(crate) struct Unbound<'a>(&'a Binding);
+
+impl<'a> Unbound<'a> {
+    /// Borrows the binding the close-later work holds.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a binding that [`Unlinked::release`] handed to
+    /// `net_devmem_close_later()`, on which the caller holds the reference
+    /// that function took, for all of `'a`.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::net_devmem_dmabuf_binding>) -> Self {
+        // INVARIANT: the caller holds the work's reference for `'a` on a
+        // binding `release` handed to the work.
+        // SAFETY: a published binding, on which that reference is held for
+        // `'a` (caller).
+        Self(unsafe { Binding::from_raw(ptr.as_ptr()) })
+    }
+
+    /// The binding.
+    pub(crate) fn binding(&self) -> &'a Binding {
+        self.0
+    }
+
+    /// Closes the queues the unbind left open ([`Binding::close_queues`]),
+    /// with `dev` the binding's device, locked by the caller, or `None` once
+    /// the binding let go of it. Returns whether the work is done, so that
+    /// it drops its reference; while a queue stays open it tries again
+    /// later. A binding whose queues cannot be found again is leaked (a
+    /// reference that is never dropped), as [`Unlinked::release`] leaks it.
+    pub(crate) fn close_left_open(&self, dev: Option<&NetDevice>) -> bool {
+        match self.0.close_queues(dev) {
+            Closing::Done => true,
+            Closing::Open => false,
+            Closing::Lost => {
+                core::mem::forget(ARef::from(self.0));
+                true
+            }
+        }
     }
 }
 

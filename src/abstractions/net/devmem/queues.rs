@@ -6,10 +6,11 @@
 //!
 //! The queue table (`bound_rxqs`, read by C's dmabuf-get) records every
 //! queue the binding is installed on; only [`OwnedBinding::install_on`]
-//! adds to it and only the end of an installation (uninstall, or the close
-//! at unbind) removes from it. Entries are
-//! only compared: a queue is found again by looking its identity up among
-//! its device's queues.
+//! adds to it (into a slot reserved before the install, so that a queue
+//! running on the binding is always recorded) and only the end of an
+//! installation (uninstall, or a close at or after unbind that restarted
+//! the queue) removes from it. Entries are only compared: a queue is found
+//! again by looking its identity up among its device's queues.
 
 use super::{Binding, OwnedBinding};
 use crate::abstractions::net::page_pool::{MpParams, Ops, Uninstalled};
@@ -35,11 +36,14 @@ impl Binding {
     fn mp_params(&self) -> MpParams {
         // SAFETY: a binding outlives its installations: each is made by
         // `OwnedBinding::install_on`, so while the socket's initial reference
-        // is held, and recorded in the queue table; the initial reference is
-        // only given up by `Unlinked::release`, which closes every
-        // recorded queue first and leaks the binding when `close_queues`
-        // cannot (dropping it otherwise leaks it too); and each page pool
-        // holds a reference of its own.
+        // is held, and recorded in the queue table. The initial reference is
+        // only given up by `Unlinked::release`, once every recorded queue is
+        // closed; or, when a queue's restart failed (it stays installed and
+        // recorded), after `close_later` took a reference that its work keeps
+        // until no recorded queue is left (closed, or uninstalled when the
+        // device unregisters). A queue that cannot be found again leaks the
+        // binding, and so does dropping it otherwise. Each page pool holds a
+        // reference of its own.
         unsafe { MpParams::new(&OPS, self, self.niov_size().rx_page_size()) }
     }
 }
@@ -55,87 +59,150 @@ impl OwnedBinding {
             return Err(EINVAL);
         }
         let params = self.mp_params();
-        dev.mp_open_rxq(idx, &params, extack)?;
+        // The slot first: once the queue runs on the binding, recording it
+        // must not fail, since the restart that would undo the install can
+        // fail too and leave the queue on a binding that does not know it.
+        let slot = self.reserve_rxq()?;
+        if let Err(e) = dev.mp_open_rxq(idx, &params, extack) {
+            self.remove_rxq(slot.0);
+            return Err(e);
+        }
         // `netif_mp_open_rxq` accepted `idx`, so the queue exists.
-        let recorded = dev
-            .rx_queue(idx)
-            .ok_or(EINVAL)
-            .and_then(|rxq| self.add_rxq(rxq));
-        recorded.inspect_err(|_| {
-            // Undone as C's bind-rx undoes it; a failed close has warned.
-            let _ = dev.mp_close_rxq(idx, &params);
-        })
+        match dev.rx_queue(idx) {
+            Some(rxq) => {
+                self.record_rxq(slot, rxq);
+                Ok(())
+            }
+            None => {
+                // Unreachable; the provider must not stay installed on a
+                // queue it does not record, even if the restart fails
+                // (which warns).
+                dev.mp_close_rxq(idx, &params);
+                self.remove_rxq(slot.0);
+                Err(EINVAL)
+            }
+        }
     }
+}
 
-    /// Closes every queue the binding is installed on, for
-    /// [`super::Unlinked::release`], and forgets them. `dev` is the
-    /// binding's device, locked by the caller, or `None` once the binding
-    /// let go of it.
+/// A slot of a binding's queue table, reserved by
+/// [`Binding::reserve_rxq`].
+///
+/// # Invariants
+///
+/// `self.0` is a reserved index of the table of the binding that made it.
+struct RxqSlot(usize);
+
+/// What closing a binding's queues came to ([`Binding::close_queues`]).
+pub(super) enum Closing {
+    /// No queue names the binding any more.
+    Done,
+    /// A queue's restart failed: it still runs on the binding, which stays
+    /// installed on it and recorded, with its device and its mapping.
+    Open,
+    /// A recorded queue may still name the binding but cannot be found, or
+    /// the device is not the binding's (a warning): the binding must be
+    /// leaked.
+    Lost,
+}
+
+impl Binding {
+    /// Closes every queue the binding is installed on and forgets each one
+    /// that restarted without it, for [`super::Unlinked::release`] and, when
+    /// a restart failed there, for the work that closes the rest later
+    /// ([`super::Unbound::close_left_open`]). `dev` is the binding's device,
+    /// locked by the caller, or `None` once the binding let go of it.
     ///
-    /// When every queue of an RX binding closed, nothing DMAs into it any
+    /// When no queue of an RX binding is left, nothing DMAs into it any
     /// more: it lets go of its device and unmaps and detaches the dma-buf
     /// now, as the uninstall of its last queue does (frags sockets still
     /// hold keep the binding, not the mapping). A queue whose restart failed
-    /// still runs on a page pool of the binding, so the mapping then stays
-    /// until the binding is freed, after that pool.
+    /// still runs on a page pool of the binding, so the binding keeps its
+    /// device and its mapping ([`Closing::Open`]).
     ///
-    /// Returns `false`, after a warning, when a recorded queue may still
-    /// name the binding in its parameters: `dev` is not the binding's
-    /// device, or a recorded queue is not among `dev`'s queues. The binding
-    /// must then be leaked. A binding whose device went away meanwhile (a
-    /// TX binding's device unregisters concurrently) has no queue to close.
-    pub(super) fn close_queues(&self, dev: Option<&NetDevice>) -> bool {
+    /// A binding whose device went away meanwhile (its last queue was
+    /// uninstalled; a TX binding's device unregisters concurrently) has no
+    /// queue to close.
+    pub(super) fn close_queues(&self, dev: Option<&NetDevice>) -> Closing {
         let Some(own) = self.dev() else {
             // RX bindings let go of their device only when their last queue
             // was uninstalled or closed; TX bindings have no queues.
-            return !kernel::warn_on!(self.rxqs().next().is_some());
+            return if kernel::warn_on!(self.rxqs().next().is_some()) {
+                Closing::Lost
+            } else {
+                Closing::Done
+            };
         };
         let Some(dev) = dev.filter(|d| d.id() == own) else {
             kernel::warn_on!(true);
-            return false;
+            return Closing::Lost;
         };
         let params = self.mp_params();
         let (mut all, mut closed) = (true, true);
         for (slot, rxq) in self.rxqs() {
             match dev.rx_queue_index(rxq) {
-                Some(idx) => {
-                    closed &= dev.mp_close_rxq(idx, &params).is_ok();
+                Some(idx) if dev.mp_try_close_rxq(idx, &params).is_ok() => {
                     self.remove_rxq(slot);
                 }
+                Some(_) => closed = false,
                 None => all = false,
             }
         }
         if kernel::warn_on!(!all) {
-            return false;
+            return Closing::Lost;
         }
-        if closed && !self.is_tx() {
+        if !closed {
+            return Closing::Open;
+        }
+        if !self.is_tx() {
             self.forget_device(own);
             self.unmap();
         }
-        true
+        Closing::Done
     }
 }
 
 impl Binding {
-    /// Records `rxq` as bound to this binding. Private: only a queue the
-    /// binding was just installed on may be recorded.
-    fn add_rxq(&self, rxq: &RxQueue) -> Result {
+    /// Reserves a slot in the queue table for a queue the binding is about
+    /// to be installed on, so that recording it after the install cannot
+    /// fail ([`Binding::record_rxq`]). A reserved slot is not visited by
+    /// [`Binding::rxqs`]; [`Binding::remove_rxq`] releases it.
+    fn reserve_rxq(&self) -> Result<RxqSlot> {
         let mut idx = 0u32;
         let limit = bindings::xa_limit {
             min: 0,
             max: u32::MAX,
         };
-        // SAFETY: the table was initialised by the builder and lives as long
-        // as the binding; the xarray locks itself.
+        // SAFETY: the table was initialised (as an allocating xarray) by the
+        // builder and lives as long as the binding; the xarray locks itself.
+        // A null entry reserves the index.
         to_result(unsafe {
             bindings::xa_alloc(
                 &raw mut (*self.as_raw()).bound_rxqs,
                 &mut idx,
-                rxq.as_raw().cast(),
+                core::ptr::null_mut(),
                 limit,
                 bindings::GFP_KERNEL,
             )
-        })
+        })?;
+        // INVARIANT: `xa_alloc` just reserved index `idx` of this table.
+        Ok(RxqSlot(idx as usize))
+    }
+
+    /// Records `rxq` in `slot`. Private: only a queue the binding was just
+    /// installed on may be recorded.
+    fn record_rxq(&self, slot: RxqSlot, rxq: &RxQueue) {
+        // SAFETY: the table lives as long as the binding and locks itself.
+        // Storing into the reserved slot (`RxqSlot`'s invariant) allocates
+        // nothing, so it cannot fail.
+        unsafe {
+            bindings::xa_store(
+                &raw mut (*self.as_raw()).bound_rxqs,
+                slot.0,
+                rxq.as_raw().cast(),
+                bindings::GFP_KERNEL,
+            )
+        };
     }
 
     /// The bound RX queues, as `(table index, queue identity)`, looked up
@@ -193,7 +260,7 @@ impl Binding {
     /// its device or as the virtual device bind-tx was called on); unmaps and
     /// detaches the dma-buf when it was the binding's device. RX bindings let
     /// go of their device through [`Binding::uninstall_queue`] or at unbind
-    /// ([`OwnedBinding::close_queues`]).
+    /// ([`Binding::close_queues`]).
     pub(crate) fn device_unregisters(&self, dev: &UnregisteringDevice) {
         let id = Some(dev.0);
         if self.is_tx() && (self.dev() == id || self.vdev() == id) && self.forget_device(dev.0) {
