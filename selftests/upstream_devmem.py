@@ -41,5 +41,9 @@ try:
         ksft_run([up.check_rx, up.check_tx, up.check_tx_chunks,
                   up.check_rx_hds], args=(cfg,))
 finally:
-    cleanup_all()
+    left = cleanup_all()
+    if left:
+        # After the KTAP lines: what a test left behind fails the suite.
+        print(f"Bail out! cleanup failed: {'; '.join(left)}", flush=True)
+        sys.exit(1)
 # ksft_exit's status convention differs from ours; the KTAP lines decide.

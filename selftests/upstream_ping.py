@@ -30,5 +30,9 @@ try:
         ksft_run([ping.test_default_v4, ping.test_default_v6],
                  args=(cfg, EthtoolFamily()))
 finally:
-    cleanup_all()
+    left = cleanup_all()
+    if left:
+        # After the KTAP lines: what a test left behind fails the suite.
+        print(f"Bail out! cleanup failed: {'; '.join(left)}", flush=True)
+        sys.exit(1)
 # ksft_exit's status convention differs from ours; the KTAP lines decide.

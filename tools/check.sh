@@ -81,7 +81,7 @@ run_lint() {
 }
 
 # The counting's own tests, on made-up result directories (host, < 1 s).
-run_lint harness:counting "$VENV/bin/python" "$DEVMEM_ROOT/tools/harness-check.py"
+DEVMEM_TREE=$tree run_lint harness:counting "$VENV/bin/python" "$DEVMEM_ROOT/tools/harness-check.py"
 count harness $lint_pass $lint_fail
 
 # Work that runs beside the VMs, at the lowest CPU priority, each into its

@@ -12,6 +12,7 @@ in well under a second, so it is part of every run.
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -195,6 +196,48 @@ def run_ktap(d, src):
     return {name: (st, note) for name, st, note in ktap.collect(d, ["alpha"], [src])}
 
 
+# A selftest whose deferred cleanup fails (something it made was left
+# behind, or a release check it deferred failed) must fail, though its body
+# passed; the next test is unaffected, and the suite exits non-zero.
+RUNNER_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from devmem import defer, run_tests, test
+
+
+def still_bound():
+    raise AssertionError("binding 7 is still bound")
+
+
+@test
+def leaves_something_behind():
+    defer(still_bound)
+
+
+@test
+def cleans_up():
+    defer(lambda: None)
+
+
+run_tests("runner")
+"""
+
+
+def check_runner():
+    """(ok, note) of the selftest runner's cleanup rule, run in a child
+    Python with the tree the selftests import pyynl from."""
+    tree = os.environ.get("DEVMEM_TREE")
+    if not tree:
+        return False, "DEVMEM_TREE is not set (tools/check.sh sets it)"
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "selftests", "lib")
+    p = subprocess.run([sys.executable, "-c", RUNNER_SCRIPT, lib], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, DEVMEM_TREE=tree))
+    lines = p.stdout.splitlines()
+    ok = ("not ok 1 leaves_something_behind" in lines
+          and any(ln.startswith("ok 2 cleans_up") for ln in lines) and p.returncode == 1)
+    return ok, "" if ok else f"exit {p.returncode}: {lines[-4:]} {p.stderr[-300:]!r}"
+
+
 def main():
     passed = failed = 0
 
@@ -206,6 +249,7 @@ def main():
             failed += 1
         print(f"{'PASS' if ok else 'FAIL'} harness:{name}" + (f"  ({note})" if note else ""))
 
+    report("cleanup_failure_fails_test", *check_runner())
     top = tempfile.mkdtemp(prefix="devmem-harness-")
     try:
         d, src = os.path.join(top, "run"), os.path.join(top, "kunit.c")

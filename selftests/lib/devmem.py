@@ -110,20 +110,31 @@ def run_tests(suite):
     for i, fn in enumerate(tests, 1):
         name = fn.__name__
         t0 = time.monotonic()
+        skip = err = None
         try:
             fn()
         except Skip as e:
-            print(f"ok {i} {name} # SKIP {e}", flush=True)
-            continue
+            skip = e
         except Exception:
+            err = traceback.format_exc()
+        except BaseException:
+            cleanup_all()
+            raise
+        # A cleanup that fails is a test that left something behind (a
+        # device, a binding, a held frag), or a release check of its own
+        # that failed: it fails the test, whatever the test body did.
+        left = cleanup_all()
+        if err is None and left:
+            err = "cleanup failed: " + "; ".join(left)
+        if err is not None:
             failed += 1
-            for line in traceback.format_exc().splitlines():
+            for line in err.splitlines():
                 print(f"# {line}")
             print(f"not ok {i} {name}", flush=True)
-            continue
-        finally:
-            cleanup_all()
-        print(f"ok {i} {name} # time={time.monotonic() - t0:.2f}s", flush=True)
+        elif skip is not None:
+            print(f"ok {i} {name} # SKIP {skip}", flush=True)
+        else:
+            print(f"ok {i} {name} # time={time.monotonic() - t0:.2f}s", flush=True)
     sys.exit(1 if failed else 0)
 
 
@@ -135,12 +146,18 @@ def defer(fn, *args):
 
 
 def cleanup_all():
+    """Runs every deferred cleanup, the last deferred first, even after one
+    failed; returns the failures (a description each), which the caller
+    must count as a failure of the test they belong to."""
+    failures = []
     while _cleanups:
         fn, args = _cleanups.pop()
         try:
             fn(*args)
         except Exception as e:  # keep cleaning up; report it
             print(f"# cleanup {fn.__name__} failed: {e!r}")
+            failures.append(f"{fn.__name__}: {e!r}")
+    return failures
 
 
 def eq(a, b, what=""):

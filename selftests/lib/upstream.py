@@ -41,7 +41,11 @@ def run_netkit_suite(script, timeout=540):
         rc = p.wait()
     finally:
         timer.cancel()
-        cleanup_all()
+        left = cleanup_all()
+    if left:
+        # What the test left behind fails the suite (after its KTAP lines).
+        print(f"Bail out! cleanup failed: {'; '.join(left)}", flush=True)
+        sys.exit(1)
     if getattr(p, "devmem_timed_out", False):
         print(f"Bail out! {script} still running after {timeout} s")
         sys.exit(1)
