@@ -36,10 +36,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from devmem import (PAGE_SIZE, DevmemRx, Nsim, NsimPair,  # noqa: E402
                     bind_rx, defer, devmem_sendmsg, dma_mappings,
+                    dmabuf_attachments, dmabuf_file_count,
                     drain_completions, eq, kick_rx_softirq_on_every_cpu,
                     metric, netdev_nl, remote_send, run_tests, set_hds, sh,
                     system_heap, test, tx_connection, udmabuf,
-                    udmabuf_scattered, wait_for)
+                    udmabuf_scattered, unheld, wait_for)
 from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
 
 DFS = "/sys/kernel/debug"
@@ -177,6 +178,9 @@ def tx_stream(name):
     defer(mem.close)
     payload = os.urandom(SIZE)
     mem[:] = payload
+    # The user's own references to the dma-buf: its fd, and Python's mmap
+    # object keeps a duplicate of the fd beside the mapping.
+    user_refs = dmabuf_file_count(fd)
     nl = netdev_nl()
     defer(nl.close)
     tx_id = nl.bind_tx({"ifindex": pair.local.ifindex(), "fd": fd})["id"]
@@ -207,6 +211,25 @@ def tx_stream(name):
         got = f.read()
     eq(len(got), SIZE, "bytes the remote received")
     assert got == payload, "the remote got other bytes than the dma-buf held"
+
+    # Each skb holds a reference on the net_iovs it sent from, given back
+    # when it is freed; unbinding hands the binding to those references.
+    # With the socket and the netlink socket closed, the last of them must
+    # free the binding, and with it its hold on the dma-buf (the user still
+    # has its own references).
+    s.close()
+    nl.close()
+
+    def freed():
+        kick_rx_softirq_on_every_cpu()
+        return unheld(fd, user_refs)
+    try:
+        wait_for(freed, "the TX binding to be freed after the stream", 30)
+    except AssertionError:
+        raise AssertionError(
+            f"the TX binding outlived its stream: attachments "
+            f"{dmabuf_attachments(fd)}, dma-buf references {dmabuf_file_count(fd)} "
+            f"(the user's {user_refs}), mappings {len(dma_mappings(pair.local))}") from None
 
 
 # --- a buffer let go of while bound ----------------------------------------
