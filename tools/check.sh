@@ -28,6 +28,7 @@ phase() { phases+=("$1 $(($SECONDS - $2)) s"); }
 total_pass=0
 total_fail=0
 summary=()
+failures=()
 count() { # name pass fail
 	total_pass=$((total_pass + $2))
 	total_fail=$((total_fail + $3))
@@ -250,10 +251,12 @@ for flavor in $FLAVORS; do
 	rm -f "$R/counts"
 	if ! "$VENV/bin/python" "$DEVMEM_ROOT/tools/ktap.py" "$flavor" "$R" \
 		--skips "$DEVMEM_ROOT/selftests/expected-skips" --suites "$suites" \
-		--kunit "$DEVMEM_ROOT"/kunit/*.c; then
-		echo "FAIL $flavor:ktap  (tools/ktap.py failed: the results were not read)"
+		--kunit "$DEVMEM_ROOT"/kunit/*.c >"$R/ktap.out"; then
+		echo "FAIL $flavor:ktap  (tools/ktap.py failed: the results were not read)" >>"$R/ktap.out"
 		echo "0 1" >"$R/counts"
 	fi
+	cat "$R/ktap.out"
+	mapfile -t -O "${#failures[@]}" failures < <(grep '^FAIL' "$R/ktap.out" || true)
 	[ -s "$R/metrics" ] && sed "s/^/metric $flavor: /" "$R/metrics"
 	read -r p f <"$R/counts" || { p=0; f=1; }
 	# vm-run.sh's own exit status: any failure it saw must be in the count.
@@ -287,6 +290,12 @@ if [ "$total_pass" -eq 0 ]; then
 	total_fail=$((total_fail + 1))
 fi
 phase total $t0
+# The failures again, with their reasons, where a log cut to its head and
+# tail still shows them.
+if [ "${#failures[@]}" -gt 0 ]; then
+	echo "failures:"
+	printf '  %s\n' "${failures[@]}"
+fi
 say "check: ${summary[*]}"
 say "timings: ${phases[*]}"
 # A partial run says so on its last line too ("partial: N passed, N failed").

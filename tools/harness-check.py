@@ -110,6 +110,10 @@ DEFECTS = [
      "alpha.ktap"),
     ("bail_out_counts", lambda d: edit(d, "alpha.tap", lambda ls: ls + ["Bail out! stuck"]),
      "alpha.ktap"),
+    ("failure_names_its_reason", lambda d: edit(d, "alpha.tap", lambda ls: ls[:4] + [
+        "# Traceback (most recent call last):", "#   File \"t.py\", line 1",
+        "# AssertionError: payload differs near byte 7", "not ok 2 two"]),
+     "alpha.two", "payload differs near byte 7"),
     ("kunit_without_plan", lambda d: edit(
         d, "dmesg", lambda ls: [x for x in ls if not x.endswith("    1..2")]),
      "kunit.ktap"),

@@ -44,8 +44,11 @@ def parse_tap(lines, suite):
     (name, status, note). Lines indented or starting with '#' are
     diagnostics; only top-level lines make results."""
     got, errors, plan, names = [], [], None, set()
+    diag = []  # the '# ' lines since the last result: a failure's reason
     for n, line in enumerate(lines, 1):
         line = line.rstrip("\n")
+        if line.startswith("#"):
+            diag.append(line[1:].strip())
         if line.startswith("Bail out!"):
             errors.append(f"line {n}: {line}")
             continue
@@ -72,6 +75,12 @@ def parse_tap(lines, suite):
             continue
         names.add(name)
         st, note = status_of(ok, d)
+        if st == "FAIL" and not note:
+            # The traceback's last line names the exception; CI logs keep
+            # only the head and the tail, so the reason travels with the line.
+            reason = [x for x in diag if x and not x.startswith(("time=", "suite:"))]
+            note = reason[-1][:300] if reason else ""
+        diag = []
         got.append((f"{suite}.{name}", st, note))
     if plan is None:
         errors.append("no plan (1..N) line")
