@@ -43,4 +43,30 @@ fi
 for s in nk_devmem.py userns_devmem.py; do
 	ln -sfn "$hw/$s" "$out/$s"
 done
+
+# Upstream 7.3's devmem suites (tools/setup.sh fetched them), unchanged, in a
+# directory of their own that their main() runs from: 7.3's ncdevmem, built
+# here against this tree's exported headers and YNL library (the netdev
+# spec's bind-rx attributes, rx-page-size included, are 7.3's: same names
+# and numbers), beside the scripts, which import 7.3's devmem_lib from the
+# same directory and the test library (lib.py) of this tree through a link,
+# and the netkit BPF objects built above (7.3's sources for them are 7.2's).
+up73=$out/upstream-7.3
+rm -rf "$up73" && mkdir -p "$up73"
+for s in devmem.py devmem_lib.py nk_devmem.py ncdevmem.c; do
+	[ -s "$UP73_DIR/hw/$s" ] || die "$UP73_DIR/hw/$s missing: run tools/setup.sh"
+	cp "$UP73_DIR/hw/$s" "$up73/$s"
+done
+ln -sfn "$hw/lib" "$up73/lib"
+for o in "${bpf_objs[@]}"; do
+	ln -sfn "$o" "$up73/$(basename "$o")"
+done
+# The flags selftests/lib.mk and net/ynl.mk give ncdevmem.
+if ! gcc -O2 -Wall -D_GNU_SOURCE= -isystem "$build/usr/include" \
+	-I"$tree/tools/testing/selftests" -I"$tree/tools/net/ynl/lib" \
+	-I"$tree/tools/net/ynl/generated" -o "$up73/ncdevmem" "$up73/ncdevmem.c" \
+	"$out/libynl.a" >"$up73/build.log" 2>&1; then
+	tail -30 "$up73/build.log" >&2
+	die "upstream 7.3 ncdevmem failed to build (log: $up73/build.log)"
+fi
 echo "$out"

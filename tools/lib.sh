@@ -7,6 +7,9 @@ DEVMEM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEVMEM_CACHE=${DEVMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devmem-rs}
 KVER=7.2.13
 KDEB_VERSION=7.2.13-1
+# Upstream's next release, for its devmem selftests only (tools/setup.sh).
+UP73_DEB_VERSION=7.3~rc7-1~exp1
+UP73_DIR=$DEVMEM_CACHE/upstream-7.3
 RUST_SRC_DEB_VERSION=1.95.0+dfsg1-2~bpo13+1
 RUSTC_VERSION=1.95.0
 BINDGEN_VERSION=0.72.1

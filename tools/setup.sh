@@ -109,9 +109,51 @@ step_rust_src() {
 	say "rust-src: $(rust_lib_src)"
 }
 
+# Upstream 7.3's devmem selftests (devmem.py, devmem_lib.py, nk_devmem.py,
+# ncdevmem.c), run unchanged beside 7.2's: they are what user space written
+# for upstream's rx-page-size does. Taken from Debian experimental's
+# linux-source-7.3, or, when experimental has moved on, from the copy of its
+# drivers/net/hw directory in ../shared/cache.
+UP73_FILES=(devmem.py devmem_lib.py nk_devmem.py ncdevmem.c)
+step_upstream73() {
+	local hw=tools/testing/selftests/drivers/net/hw f missing=0
+	for f in "${UP73_FILES[@]}"; do
+		[ -s "$UP73_DIR/hw/$f" ] || missing=1
+	done
+	if [ $missing = 0 ]; then
+		say "upstream 7.3 selftests: cached ($(cat "$UP73_DIR/SOURCE"))"
+		return
+	fi
+	local tmp=$DEVMEM_CACHE/upstream-7.3.tmp deb from
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	deb=$(deb_file linux-source-7.3 "$UP73_DEB_VERSION")
+	if [ -s "$deb" ] || apt_download experimental linux-source-7.3 "$UP73_DEB_VERSION"; then
+		say "upstream 7.3 selftests: extracting from $(basename "$deb")"
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-7.3.tar.xz |
+			tar -xJ -C "$tmp" --strip-components=1 \
+				"${UP73_FILES[@]/#/linux-source-7.3/$hw/}"
+		from="linux-source-7.3 $UP73_DEB_VERSION from Debian experimental"
+	else
+		local fb=$DEVMEM_ROOT/../shared/cache/linux-source-7.3_${UP73_DEB_VERSION}-selftests-drivers-net-hw.tar.xz
+		[ -s "$fb" ] || die "cannot download linux-source-7.3 $UP73_DEB_VERSION and no fallback at $fb"
+		say "upstream 7.3 selftests: download failed, using $fb"
+		tar -xJf "$fb" -C "$tmp" "${UP73_FILES[@]/#/$hw/}"
+		from="$(basename "$fb")"
+	fi
+	rm -rf "$UP73_DIR" && mkdir -p "$UP73_DIR/hw"
+	for f in "${UP73_FILES[@]}"; do
+		[ -s "$tmp/$hw/$f" ] || die "upstream 7.3: $hw/$f missing from $from"
+		cp "$tmp/$hw/$f" "$UP73_DIR/hw/$f"
+	done
+	echo "$from" >"$UP73_DIR/SOURCE"
+	rm -rf "$tmp"
+	say "upstream 7.3 selftests: $UP73_DIR/hw"
+}
+
 step_apt
 step_venv
 step_bindgen
 step_rust_src
 step_deb sid linux-source-7.2 "$KDEB_VERSION"
+step_upstream73
 say "setup: done"

@@ -16,9 +16,9 @@ LOCAL_PREFIX_V6 = "2001:db8:2::/64"
 
 
 def run_netkit_suite(script, timeout=540):
-    """Runs upstream `script` (linked into the tools directory beside ncdevmem
-    and the nk_*.bpf.o objects by tools/build-selftest-tools.sh) through its
-    own main(), on a 4-queue netdevsim pair whose local port does DMA; its
+    """Runs upstream `script` (a path under the tools directory, where
+    tools/build-selftest-tools.sh put it beside its ncdevmem and the
+    nk_*.bpf.o objects) through its own main(), on a 4-queue netdevsim pair whose local port does DMA; its
     KTAP becomes this suite's, line by line as it is printed. A run past
     `timeout` gets SIGINT first, so that ksft and NetDrvContEnv undo their
     netkit pair, namespaces and tc set-up, then its whole process group is
