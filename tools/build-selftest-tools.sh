@@ -61,11 +61,15 @@ ln -sfn "$hw/lib" "$up73/lib"
 for o in "${bpf_objs[@]}"; do
 	ln -sfn "$o" "$up73/$(basename "$o")"
 done
-# The flags selftests/lib.mk and net/ynl.mk give ncdevmem.
-if ! gcc -O2 -Wall -D_GNU_SOURCE= -isystem "$build/usr/include" \
+# YNL's library and headers for the two families ncdevmem uses, as
+# net/ynl.mk makes them (the make above skips that when its ncdevmem is up to
+# date, and a resync of the tree drops the generated headers), then the flags
+# selftests/lib.mk and net/ynl.mk give ncdevmem.
+if ! { PATH="$VENV/bin:$PATH" make -s -C "$tree/tools/net/ynl" GENS="ethtool netdev" RSTS="" \
+	libynl.a && gcc -O2 -Wall -D_GNU_SOURCE= -isystem "$build/usr/include" \
 	-I"$tree/tools/testing/selftests" -I"$tree/tools/net/ynl/lib" \
 	-I"$tree/tools/net/ynl/generated" -o "$up73/ncdevmem" "$up73/ncdevmem.c" \
-	"$out/libynl.a" >"$up73/build.log" 2>&1; then
+	"$tree/tools/net/ynl/libynl.a"; } >"$up73/build.log" 2>&1; then
 	tail -30 "$up73/build.log" >&2
 	die "upstream 7.3 ncdevmem failed to build (log: $up73/build.log)"
 fi
