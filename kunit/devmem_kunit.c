@@ -1023,13 +1023,15 @@ static void devmem_release_at_last_put(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->released), 1);
 }
 
-static void test_free_chunk_owner(struct gen_pool *pool,
-				  struct gen_pool_chunk *chunk, void *data)
+/* Links the owner for a free after the walk, which holds rcu_read_lock()
+ * (a vmalloc'ed array cannot be freed there), as the providers do.
+ */
+static void test_collect_chunk_owner(struct gen_pool *pool,
+				     struct gen_pool_chunk *chunk, void *owners)
 {
 	struct dmabuf_genpool_chunk_owner *owner = chunk->owner;
 
-	kvfree(owner->area.niovs);
-	kfree(owner);
+	__llist_add(&owner->free_node, owners);
 }
 
 /* A net_iov still out when its binding is freed: the free warns and leaks
@@ -1041,10 +1043,11 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 {
 	static const unsigned int one_seg[] = { 4 };
 	struct test_ctx *ctx = test_ctx_new(test, 1, one_seg, 0, 0);
-	struct dmabuf_genpool_chunk_owner *owner;
+	struct dmabuf_genpool_chunk_owner *owner, *next;
 	struct net_devmem_dmabuf_binding *b;
 	struct gen_pool *pool;
 	struct net_iov *niov;
+	LLIST_HEAD(owners);
 	bool freed;
 
 	b = test_bind(ctx, DMA_FROM_DEVICE);
@@ -1078,7 +1081,12 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 			      ((dma_addr_t)net_iov_idx(niov) << PAGE_SHIFT),
 			      PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, gen_pool_avail(pool), gen_pool_size(pool));
-	gen_pool_for_each_chunk(pool, test_free_chunk_owner, NULL);
+	gen_pool_for_each_chunk(pool, test_collect_chunk_owner, &owners);
+	llist_for_each_entry_safe(owner, next, __llist_del_all(&owners),
+				  free_node) {
+		kvfree(owner->area.niovs);
+		kfree(owner);
+	}
 	gen_pool_destroy(pool);
 }
 

@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from devmem import (PAGE_SIZE, DevmemRx, Nsim, NsimPair,  # noqa: E402
                     bind_rx, defer, devmem_sendmsg, dma_mappings,
                     dmabuf_attachments, dmabuf_file_count,
-                    drain_completions, eq, kick_rx_softirq_on_every_cpu,
+                    drain_completions, eq, failing_page_allocs,
+                    kick_rx_softirq_on_every_cpu,
                     metric, netdev_nl, remote_send, run_tests, set_hds, sh,
                     system_heap, test, tx_connection, udmabuf,
                     udmabuf_scattered, unheld, wait_for)
@@ -57,32 +58,11 @@ SIZE = 2 * MiB + 15 * 64 * KiB + 15 * 4 * KiB
 HOLD = 350
 
 
-def _write(path, value):
-    with open(path, "w") as f:
-        f.write(value)
-
-
 def heap_scattered(size):
     """A system heap buffer made while every allocation of order 1 and up
     by this task fails, so the heap falls back to single pages."""
-    fpa = f"{DFS}/fail_page_alloc"
-    saved = {a: open(f"{fpa}/{a}").read().strip()
-             for a in ("probability", "interval", "times", "task-filter",
-                       "min-order", "ignore-gfp-wait", "ignore-gfp-highmem",
-                       "verbose")}
-    try:
-        for a, v in (("verbose", "0"), ("task-filter", "Y"), ("min-order", "1"),
-                     ("ignore-gfp-wait", "N"), ("ignore-gfp-highmem", "N"),
-                     ("interval", "1"), ("times", "-1"), ("probability", "100")):
-            _write(f"{fpa}/{a}", v)
-        _write("/proc/self/make-it-fail", "1")
-        try:
-            return system_heap(size)
-        finally:
-            _write("/proc/self/make-it-fail", "0")
-    finally:
-        for a, v in saved.items():
-            _write(f"{fpa}/{a}", v)
+    with failing_page_allocs(1):
+        return system_heap(size)
 
 
 SOURCES = {

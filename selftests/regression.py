@@ -16,8 +16,9 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (MSG_SOCK_DEVMEM, DevmemRx, NsimPair, bind_rx,  # noqa: E402
-                    dma_mappings, dmabuf, dmabuf_attachments, eq, genl_socket, unheld,
+from devmem import (MSG_SOCK_DEVMEM, DevmemRx, KernelLog, NsimPair, bind_rx,  # noqa: E402
+                    dma_mappings, dmabuf, dmabuf_attachments, eq, failing_page_allocs,
+                    genl_socket, system_heap, unheld,
                     netdev_nl, queue_dmabuf, ready_nsim, remote_send,
                     run_tests, test, wait_for)
 from stream import assert_released  # noqa: E402
@@ -166,6 +167,46 @@ def close_unbinds_without_use_after_free_42f342387841():
     wait_for(lambda: all(unheld(f) for f in fds),
              "every dma-buf to be detached")
     eq(dma_mappings(ns), [], "mappings after the close")
+
+
+def vmalloc_areas():
+    """How many vmalloc areas the kernel has (/proc/vmallocinfo)."""
+    with open("/proc/vmallocinfo") as f:
+        return sum(1 for _ in f)
+
+
+@test
+def niov_arrays_freed_outside_rcu():
+    """Found here (patches/1-net-fixes, Fixes: 170aafe35cb9): a binding's
+    net_iov arrays, one per DMA segment and kvmalloc'ed, were freed from
+    the gen_pool_for_each_chunk() callback, under rcu_read_lock(). An array
+    that fell back to vmalloc (more than a page of net_iovs, kmalloc failing
+    on fragmented memory; always past 4 MiB, a 256 MiB segment) went to
+    vfree(), which may sleep: "BUG: sleeping function called from invalid
+    context" at every unbind, and at a bind that failed after carving.
+
+    Here four 1 MiB segments of the system heap, each 256 net_iovs, bound
+    while this task's page allocations of order 2 and up fail, so each
+    array is vmalloc'ed; then unbound."""
+    ns = ready_nsim()
+    fd = system_heap(4 << 20)
+    log = KernelLog()
+    try:
+        before = vmalloc_areas()
+        nl = netdev_nl()
+        with failing_page_allocs(2):
+            bind_rx(nl, ns.ifindex(), fd, [1])
+        grown = vmalloc_areas() - before
+        assert grown >= 4, f"{grown} vmalloc areas made by the bind: the arrays were not vmalloc'ed"
+        nl.close()
+        wait_for(lambda: unheld(fd), "the binding to be freed", 20)
+        bad = [ln for ln in log.lines()
+               if "sleeping function called from invalid context" in ln
+               or "BUG:" in ln or "WARNING:" in ln]
+        eq(bad, [], "kernel messages from the bind and the free")
+    finally:
+        log.close()
+        os.close(fd)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Netlink goes through the kernel tree's own YNL library and specs
 than the header-split settings. dma-bufs come from udmabuf over a sealed memfd.
 """
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -341,6 +342,65 @@ def system_heap(size):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+# ---------------------------------------------------------------------------
+# Fault injection and the kernel log
+
+FAIL_PAGE_ALLOC = "/sys/kernel/debug/fail_page_alloc"
+
+
+@contextlib.contextmanager
+def failing_page_allocs(min_order):
+    """Inside the block, every page allocation of this task (not of other
+    tasks) of order `min_order` and up fails, quietly: what makes a heap
+    fall back to small pages, or kvmalloc() to vmalloc(), as on fragmented
+    memory. The attributes are restored afterwards."""
+    attrs = ("probability", "interval", "times", "task-filter", "min-order",
+             "ignore-gfp-wait", "ignore-gfp-highmem", "verbose")
+    saved = {a: open(f"{FAIL_PAGE_ALLOC}/{a}").read().strip() for a in attrs}
+
+    def put(path, value):
+        with open(path, "w") as f:
+            f.write(value)
+    try:
+        for a, v in (("verbose", "0"), ("task-filter", "Y"), ("min-order", str(min_order)),
+                     ("ignore-gfp-wait", "N"), ("ignore-gfp-highmem", "N"),
+                     ("interval", "1"), ("times", "-1"), ("probability", "100")):
+            put(f"{FAIL_PAGE_ALLOC}/{a}", v)
+        put("/proc/self/make-it-fail", "1")
+        try:
+            yield
+        finally:
+            put("/proc/self/make-it-fail", "0")
+    finally:
+        for a, v in saved.items():
+            put(f"{FAIL_PAGE_ALLOC}/{a}", v)
+
+
+class KernelLog:
+    """The kernel log from now on (/dev/kmsg, from its end)."""
+
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def lines(self):
+        """The messages logged since the last call (or since creation)."""
+        out = []
+        while True:
+            try:
+                rec = os.read(self.fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return out
+            except OSError as e:  # EPIPE: overwritten records were skipped
+                if e.errno != errno.EPIPE:
+                    raise
+                continue
+            out.append(rec.split(";", 1)[-1].rstrip("\n"))
+
+    def close(self):
+        os.close(self.fd)
 
 
 def _ioctl_int(fd, req, arg):

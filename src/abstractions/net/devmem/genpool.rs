@@ -147,20 +147,33 @@ unsafe fn free_owner(owner: *mut bindings::dmabuf_genpool_chunk_owner) {
     }
 }
 
-/// `gen_pool_for_each_chunk` callback freeing each chunk's owner.
+/// `gen_pool_for_each_chunk` callback linking each chunk's owner, through
+/// its `free_node`, on the list whose head `owners` points to.
+///
+/// The owners are freed after the walk, not here: the walk holds
+/// `rcu_read_lock()`, and a `net_iov` array that `kvmalloc` took from
+/// vmalloc is freed with `vfree()`, which may sleep.
 ///
 /// # Safety
 ///
-/// Only passed to `gen_pool_for_each_chunk` on a pool whose chunks were all
-/// added by [`ChunkPool::add_chunk`], right before the pool goes away.
-unsafe extern "C" fn free_chunk_owner(
+/// `chunk` must be a chunk of a pool whose chunks were all added by
+/// [`ChunkPool::add_chunk`], its owner not yet freed nor linked; `owners`
+/// must point to a valid `*mut llist_node` list head (null when empty) that
+/// nothing else uses during the call.
+unsafe extern "C" fn collect_chunk_owner(
     _pool: *mut bindings::gen_pool,
     chunk: *mut bindings::gen_pool_chunk,
-    _data: *mut c_void,
+    owners: *mut c_void,
 ) {
-    // SAFETY: called by `gen_pool_for_each_chunk` for each chunk of a pool
-    // made here, whose owners all come from `add_chunk`.
-    unsafe { free_owner((*chunk).owner.cast()) };
+    let head = owners.cast::<*mut bindings::llist_node>();
+    // SAFETY: the chunk's owner comes from `add_chunk` and is alive, not yet
+    // linked (caller); `head` points to a valid list head nothing else uses
+    // (caller), so reading and replacing it races with nothing.
+    unsafe {
+        let owner: *mut bindings::dmabuf_genpool_chunk_owner = (*chunk).owner.cast();
+        (*owner).free_node.next = *head;
+        *head = &raw mut (*owner).free_node;
+    }
 }
 
 impl ChunkPool {
@@ -208,16 +221,36 @@ impl Drop for ChunkPool {
     /// [`ChunkPool::destroy`] leaks a pool whose `net_iov`s are not all
     /// back.
     fn drop(&mut self) {
+        // The owners, linked through their `free_node`; empty (null) at first.
+        let mut owners: *mut bindings::llist_node = core::ptr::null_mut();
         // SAFETY: the pool is ours (type invariant) and all its chunks have
-        // owners from `add_chunk`; every `net_iov` in them is free (above),
-        // so no one holds one any more.
+        // owners from `add_chunk`, none freed or linked yet; the walk visits
+        // each chunk once; `owners` is a valid `*mut llist_node` head of this
+        // frame that nothing but this walk uses.
         unsafe {
             bindings::gen_pool_for_each_chunk(
                 self.as_raw(),
-                Some(free_chunk_owner),
-                core::ptr::null_mut(),
+                Some(collect_chunk_owner),
+                (&raw mut owners).cast(),
             )
         };
+        while !owners.is_null() {
+            // SAFETY: every node on the list is the `free_node` field of a
+            // live chunk owner from `add_chunk` (linked by the walk above), so
+            // stepping back by the field's offset stays within that owner's
+            // allocation and gives the owner.
+            let owner = unsafe {
+                kernel::container_of!(owners, bindings::dmabuf_genpool_chunk_owner, free_node)
+            };
+            // SAFETY: `owners` is a live node (above); read before its owner
+            // is freed.
+            owners = unsafe { (*owners).next };
+            // SAFETY: the owner comes from `add_chunk` and is freed once,
+            // outside the RCU walk; every `net_iov` in it is free (above), so
+            // no one holds one any more, and the pool that names it is
+            // destroyed next without reading it.
+            unsafe { free_owner(owner) };
+        }
         // SAFETY: the pool is ours and is not used after this; nothing was
         // ever allocated from its bitmap (the binding's free list hands out
         // the `net_iov`s), so it has no outstanding allocation.
