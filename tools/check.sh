@@ -181,6 +181,11 @@ vm_qemu=
 stop=$bg/follow.stop
 follow_args=()
 declare -A vmpid
+# The guest's command travels on the kernel command line (virtme-ng), which
+# x86 cuts at 2048 bytes: a full run leaves the suite list to run.sh, which
+# reads the same file.
+guest_suites=$suites
+[ "$suites" = "$all_suites" ] && guest_suites=
 for flavor in $FLAVORS; do
 	R=$results/$flavor
 	rm -rf "$R"
@@ -192,7 +197,7 @@ for flavor in $FLAVORS; do
 		DEVMEM_FLAVOR="$flavor" DEVMEM_TOOLS="${tools[$flavor]}" \
 		NL_FUZZ_SEED="${NL_FUZZ_SEED:-1}" NL_FUZZ_COUNT="${NL_FUZZ_COUNT:-10000}" \
 		DEVMEM_TESTS="${CHECK_TESTS:-}" \
-		"$DEVMEM_ROOT/selftests/run.sh" "$R" "$suites" \
+		"$DEVMEM_ROOT/selftests/run.sh" "$R" "$guest_suites" \
 		>"$bg/vm-$flavor.out" 2>&1 &
 	vmpid[$flavor]=$!
 	say "vm[$flavor]: booting; suites: $(wc -w <<<"$suites") of $(wc -w <<<"$all_suites")"

@@ -71,6 +71,11 @@ if [ ! -f "$R/finished" ]; then
 	[ $vng_rc -eq 124 ] && say "vm: timed out after ${timeout}s"
 	say "vm: guest did not finish (vng exit $vng_rc); console: $R/console.log"
 	tail -30 "$R/console.log" >&2
+	# virtme-ng passes the command, base64-encoded, on the kernel command
+	# line; past x86's 2048 bytes it is cut, and so is the init path after it.
+	if grep -q "Kernel panic - not syncing: Requested init" "$R/console.log"; then
+		say "vm: the kernel command line was probably cut: the guest command alone is $(printf %s "$cmd" | base64 -w0 | wc -c) bytes in base64; pass less on it"
+	fi
 fi
 fail=0
 status=$(cat "$R/status" 2>/dev/null || echo missing)
