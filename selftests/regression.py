@@ -181,9 +181,10 @@ def niov_arrays_freed_outside_rcu():
     net_iov arrays, one per DMA segment and kvmalloc'ed, were freed from
     the gen_pool_for_each_chunk() callback, under rcu_read_lock(). An array
     that fell back to vmalloc (more than a page of net_iovs, kmalloc failing
-    on fragmented memory; always past 4 MiB, a 256 MiB segment) went to
+    on fragmented memory; always for a segment larger than 256 MiB) went to
     vfree(), which may sleep: "BUG: sleeping function called from invalid
-    context" at every unbind, and at a bind that failed after carving.
+    context" when such a binding was freed, and at a bind that failed after
+    carving.
 
     Here four 1 MiB segments of the system heap, each 256 net_iovs, bound
     while this task's page allocations of order 2 and up fail, so each
