@@ -391,7 +391,7 @@ static void devmem_carves_every_segment(struct kunit *test)
 	KUNIT_EXPECT_GT(test, b->id, 0);
 	KUNIT_EXPECT_PTR_EQ(test, b->dev, ctx->netdev);
 	KUNIT_EXPECT_TRUE(test, list_is_first(&b->list, &ctx->sock.bindings));
-	KUNIT_EXPECT_EQ(test, gen_pool_size(b->chunk_pool), 9 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, net_devmem_dmabuf_niovs(b), 9);
 
 	/* Exactly nine net_iovs, each with its segment's DMA address and the
 	 * dma-buf offset of its page.
@@ -1035,9 +1035,10 @@ static void test_collect_chunk_owner(struct gen_pool *pool,
 }
 
 /* A net_iov still out when its binding is freed: the free warns and leaks
- * the genpool, and the net_iov, with the chunk owner it points to, stays as
- * its holder left it (they used to be freed before the check). The test
- * then frees what was leaked, which only it still knows about.
+ * the genpool (C) or the arena (Rust), and the net_iov, with the chunk owner
+ * it points to, stays as its holder left it (they used to be freed before
+ * the check). The test then frees what was leaked, which only it still
+ * knows about.
  */
 static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 {
@@ -1073,8 +1074,19 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 	KUNIT_ASSERT_PTR_EQ(test, owner->area.niovs + net_iov_idx(niov), niov);
 	KUNIT_ASSERT_EQ(test, owner->base_dma_addr, ctx->exp->seg_addr[0]);
 
-	/* C's provider allocates from the genpool's bitmap, Rust's from a free
-	 * list of its own: give the bitmap back what it still counts as out.
+	/* The Rust provider has no genpool: its arena leaked the owner and the
+	 * block of net_iovs the owner's area starts (this binding's only one).
+	 */
+	if (IS_ENABLED(CONFIG_NET_DEVMEM_RUST)) {
+		KUNIT_EXPECT_NULL(test, pool);
+		KUNIT_EXPECT_EQ(test, net_iov_idx(niov), 0);
+		kvfree(owner->area.niovs);
+		kfree(owner);
+		return;
+	}
+
+	/* C's provider allocates from the genpool's bitmap: give it back what
+	 * it still counts as out.
 	 */
 	if (gen_pool_avail(pool) != gen_pool_size(pool))
 		gen_pool_free(pool, owner->base_dma_addr +

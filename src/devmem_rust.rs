@@ -243,6 +243,19 @@ pub unsafe extern "C" fn net_devmem_dmabuf_next(
     ids::find_from(id).map_or(core::ptr::null_mut(), binding_to_c)
 }
 
+/// How many `net_iov`s `binding` has, free or not (dmabuf-get).
+///
+/// # Safety
+///
+/// `binding` is live for the call (the caller holds a reference).
+#[export]
+pub unsafe extern "C" fn net_devmem_dmabuf_niovs(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+) -> usize {
+    // SAFETY: the caller's reference keeps the binding alive for the call.
+    unsafe { Binding::from_raw(binding) }.niovs()
+}
+
 /// How many of `binding`'s `net_iov`s are free (dmabuf-get).
 ///
 /// # Safety

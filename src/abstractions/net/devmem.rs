@@ -41,9 +41,9 @@
 //!
 //! C header: [`net/core/devmem.h`](srctree/net/core/devmem.h)
 
+mod arena;
 pub(crate) mod builder;
 pub(crate) mod freelist;
-mod genpool;
 pub(crate) mod ids;
 pub(crate) mod niov;
 pub(crate) mod niov_size;
@@ -53,13 +53,8 @@ use crate::abstractions::dma_buf::{self, DmaBuf, Mapping};
 use crate::abstractions::net::{DeviceId, NetDevice};
 use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::SpinLockBh;
-use freelist::BATCH;
-use niov::NiovPtr;
-use niov_size::NiovSize;
-
-/// A binding's free list.
-type FreeList = freelist::FreeList<NiovPtr>;
 use core::{ops::Deref, ptr::NonNull};
+use freelist::{FreeList, BATCH};
 use kernel::{
     alloc::KVVec,
     bindings,
@@ -69,6 +64,8 @@ use kernel::{
     sync::{rcu, Mutex},
     types::Opaque,
 };
+use niov::NiovPtr;
+use niov_size::NiovSize;
 
 pub(crate) use builder::Builder;
 pub(crate) use niov::{NetIov, OwnedNetIov};
@@ -217,12 +214,11 @@ impl Binding {
         mut each: impl FnMut(OwnedNetIov<'a>),
     ) -> usize {
         let mut batch = [None; BATCH];
-        let size = self.niov_size();
         let n = {
             let mut free = self.0.free.lock();
             let n = max.min(BATCH).min(share(free.len())).min(free.len());
             for slot in &mut batch[..n] {
-                *slot = free.take(|p| self.slot_of(p, size));
+                *slot = free.take();
             }
             n
         };
@@ -240,9 +236,9 @@ impl Binding {
         self.0.free.lock().len()
     }
 
-    /// The place of a `net_iov` of this binding's free list.
-    fn slot_of(&self, p: NiovPtr, size: NiovSize) -> usize {
-        self.niov(p).slot(size)
+    /// How many `net_iov`s the binding has, free or not.
+    pub(crate) fn niovs(&self) -> usize {
+        self.0.free.lock().total()
     }
 
     /// A `net_iov` of this binding's free list, borrowed from it.
@@ -278,8 +274,8 @@ impl Binding {
             return;
         }
         // `niov` is this binding's (checked above), so of its size.
-        let slot = niov.niov().slot(self.niov_size());
-        let given = self.0.free.lock().give(niov.into_list(), slot);
+        let slot = niov.into_slot(self.niov_size());
+        let given = self.0.free.lock().give(slot);
         kernel::warn_on!(!given);
     }
 
@@ -730,9 +726,9 @@ pub(crate) unsafe extern "C" fn free_work(work: *mut bindings::work_struct) {
 ///
 /// `self.0` is a `BindingStorage` allocated by `Builder::new` that nothing
 /// else references; its non-null resource fields are owned by it (each set
-/// by the builder from the matching owner type), and its free list holds
-/// `free` of its `net_iov`s outside it (the builder's, before it was
-/// installed).
+/// by the builder from the matching owner type); `self.1` is its free list,
+/// with the arena of its `net_iov`s, while the builder holds it, and empty
+/// once the list is installed in the binding.
 struct Teardown(NonNull<bindings::net_devmem_dmabuf_binding>, FreeList);
 
 impl Teardown {
@@ -754,26 +750,28 @@ impl Teardown {
 }
 
 impl Drop for Teardown {
-    /// Releases, in an order the owner types' borrows check: chunk owners
-    /// and genpool (both leaked with a warning if `net_iov`s are
-    /// outstanding), TX table, kernel mapping, DMA mapping (with its own
-    /// direction), attachment, dma-buf; then queue table, stats, reference
-    /// count, lock and the structure, as C's free path does.
+    /// Releases, in an order the owner types' borrows check: the free list
+    /// with its arena of `net_iov`s and chunk owners (leaked with a warning
+    /// if `net_iov`s are outstanding), TX table, kernel mapping, DMA mapping
+    /// (with its own direction), attachment, dma-buf; then queue table,
+    /// stats, reference count, lock and the structure, as C's free path
+    /// does.
     fn drop(&mut self) {
         let b = self.0.as_ptr();
         let shape = self.storage().shape;
-        let size = shape.niov_size;
-        // Before the free list is installed the free `net_iov`s are in
-        // `self.1`, after it in the binding.
-        let free = self.1.len() + self.storage().free.lock().len();
+        // Before the free list is installed it is in `self.1`, after it in
+        // the binding; the other one is empty. Dropping it frees its arena,
+        // or leaks it if a `net_iov` is still out.
+        drop(core::mem::replace(&mut self.1, FreeList::new()));
+        drop(core::mem::replace(
+            &mut *self.storage().free.lock(),
+            FreeList::new(),
+        ));
         // SAFETY: every non-null field is owned by `self` (type invariant) and
         // is turned back into its owner type exactly once, here, in an order
         // the owner types' borrows enforce; the structure was allocated by
         // `Builder::new` as a `KBox<BindingStorage>`.
         unsafe {
-            if let Some(pool) = NonNull::new((*b).chunk_pool) {
-                genpool::ChunkPool::from_raw(pool).destroy(free * size.bytes());
-            }
             let dmabuf = NonNull::new((*b).dmabuf).map(|d| DmaBuf::from_raw(d));
             if !(*b).tx_vec.is_null() {
                 let pages = dmabuf

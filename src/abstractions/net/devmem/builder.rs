@@ -12,8 +12,7 @@
 //! (ID table, then the socket's list). Dropping a builder, or a `Complete`,
 //! at any stage releases what it holds, synchronously.
 
-use super::genpool::ChunkPool;
-use super::niov::NiovPtr;
+use super::arena::MAX_NIOVS;
 use super::niov_size::NiovSize;
 use super::{ids, BindingStorage, FreeList, Shape, Teardown};
 use crate::abstractions::alloc::{kbox_pin_init_on, node};
@@ -42,8 +41,8 @@ pub(crate) struct Carved;
 /// `raw` owns a binding allocated by [`Builder::new`] that nothing else
 /// can reach; `S` says what it holds: from [`Mapped`] on, `dmabuf`,
 /// `attachment` and `sgt` (a mapping of that attachment in `direction`);
-/// from [`Carved`] on, the genpool with every segment of the mapping carved
-/// into `raw.1` and, for TX, a `tx_vec` of one entry per page.
+/// from [`Carved`] on, every segment of the mapping carved into `raw.1`'s
+/// arena and, for TX, a `tx_vec` of one entry per page.
 pub(crate) struct Builder<S> {
     raw: Teardown,
     stage: S,
@@ -208,15 +207,18 @@ impl Builder<Mapped> {
             tx_vec = Some(v);
         }
 
-        // The pool stays the builder's until every segment is carved: if one
-        // is refused, dropping it frees the chunk owners made so far, which
-        // nothing else points to (the free list being built only names
-        // them).
-        let pool = ChunkPool::new(nid, size)?;
         let (niovs, segments) = self.table().iter().fold((0usize, 0usize), |(n, s), sg| {
             (n + ((sg.dma_len() as usize) >> size.shift()), s + 1)
         });
-        self.raw.1 = FreeList::with_room(niovs, segments, node(nid))?;
+        if niovs > MAX_NIOVS {
+            extack.set_msg(c"dma-buf has more net_iovs than a binding can index");
+            return Err(EINVAL);
+        }
+        // The list, with the arena its `net_iov`s live in, stays the
+        // builder's until every segment is carved: if one is refused,
+        // dropping the builder frees what was carved, which nothing else
+        // points to.
+        self.raw.1 = FreeList::with_room(niovs, segments, size, node(nid))?;
 
         let mut virt = 0usize;
         let segs: KVVec<(bindings::dma_addr_t, usize)> = {
@@ -247,20 +249,22 @@ impl Builder<Mapped> {
                 extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
                 return Err(EINVAL);
             }
-            // SAFETY: the pool becomes this binding's at the end of the carve
-            // (or is dropped, with its chunk owners, on a failure first), so
-            // the binding outlives every chunk owner pointing back to it.
-            let carved = unsafe { pool.add_chunk(self.c(), dma, len, virt, nid, size)? };
-            let mut all = carved.clone();
-            if let Some(first) = all.next().and_then(NonNull::new) {
-                self.raw.1.add(NiovPtr::new(first), len >> size.shift())?;
-            }
+            let first = self.raw.1.total();
+            let c = self.c();
+            // SAFETY: the list becomes this binding's at the end of the
+            // build (or is dropped, with its chunk owners, on a failure
+            // first), so the binding outlives every chunk owner pointing back
+            // to it.
+            unsafe { self.raw.1.carve(c, dma, len)? };
             if let Some(v) = tx_vec.as_mut() {
-                let first = virt / page;
-                for (i, niov) in carved.enumerate() {
+                // A TX binding's `net_iov`s are pages, carved in dma-buf
+                // order: slot `first + i` is page `virt / page + i`.
+                let page0 = virt / page;
+                for i in 0..len / page {
+                    let niov = self.raw.1.niov_at(first + i).ok_or(EINVAL)?;
                     // Within the table (the segment fits, checked above);
                     // `get_mut` keeps it so whatever the check says.
-                    *v.get_mut(first + i).ok_or(EINVAL)? = niov;
+                    *v.get_mut(page0 + i).ok_or(EINVAL)? = niov.as_ptr();
                 }
             }
             virt += len;
@@ -272,16 +276,12 @@ impl Builder<Mapped> {
             let (ptr, _, _) = v.into_raw_parts();
             ptr
         });
-        let pool = pool.into_raw();
-        // SAFETY: the binding is ours (type invariant); the fields take over
-        // the pool and the TX table, which `Teardown` releases.
-        unsafe {
-            (*self.c()).chunk_pool = pool;
-            (*self.c()).tx_vec = tx_vec;
-        }
+        // SAFETY: the binding is ours (type invariant); the field takes over
+        // the TX table, which `Teardown` releases.
+        unsafe { (*self.c()).tx_vec = tx_vec };
         // INVARIANT: every segment of the mapping is carved into `raw.1`,
-        // the genpool holding their chunk owners is in `chunk_pool`, and a TX
-        // binding's `tx_vec` has one entry per page of its dma-buf.
+        // with the arena holding the `net_iov`s and their chunk owners, and a
+        // TX binding's `tx_vec` has one entry per page of its dma-buf.
         Ok(self.next(Carved))
     }
 }

@@ -36,14 +36,10 @@ impl NiovPtr {
     pub(super) fn new(p: NonNull<bindings::net_iov>) -> Self {
         Self(p)
     }
-}
 
-impl super::freelist::Element for NiovPtr {
-    fn nth(self, i: usize) -> Self {
-        // In bounds of the carved array for every `i` the free list asks for
-        // (below its segment's count); `wrapping_add` keeps the address
-        // arithmetic itself safe either way, and the result is not null.
-        Self(NonNull::new(self.0.as_ptr().wrapping_add(i)).unwrap_or(self.0))
+    /// The pointer, for the TX table C reads.
+    pub(super) fn as_ptr(self) -> *mut bindings::net_iov {
+        self.0.as_ptr()
     }
 }
 
@@ -147,8 +143,8 @@ impl<'a> NetIov<'a> {
         // Another size gives a wrong slot (no unsafety: the free list checks
         // its bounds), so the release build trusts the callers.
         debug_assert!(size == self.binding().niov_size());
-        // A chunk starts on a `net_iov` boundary (the builder checks each
-        // segment).
+        // An owner's `base_virtual` is its first `net_iov`'s slot times the
+        // size (the arena's invariant).
         (self.chunk_owner().area.base_virtual >> size.shift()) + self.index()
     }
 }
@@ -177,11 +173,6 @@ impl<'a> OwnedNetIov<'a> {
         Self(niov)
     }
 
-    /// The `net_iov`.
-    pub(crate) fn niov(&self) -> NetIov<'a> {
-        self.0
-    }
-
     /// The binding this `net_iov` belongs to.
     pub(crate) fn binding(&self) -> &'a Binding {
         self.0.binding()
@@ -192,9 +183,10 @@ impl<'a> OwnedNetIov<'a> {
         self.0.as_raw()
     }
 
-    /// Gives up the allocation to the binding's free list.
-    pub(super) fn into_list(self) -> NiovPtr {
-        NiovPtr(self.0.ptr)
+    /// Gives up the allocation to the binding's free list, which names it
+    /// by its slot; `size` is the binding's `net_iov` size.
+    pub(super) fn into_slot(self, size: NiovSize) -> usize {
+        self.0.slot(size)
     }
 }
 
