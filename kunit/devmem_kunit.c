@@ -36,7 +36,8 @@
 #include "devmem.h"
 #include "mp_dmabuf_devmem.h"
 
-#define TEST_MAX_SEGS 4
+/* Enough for a dma-buf of more than 2^32 pages (devmem_too_many_niovs). */
+#define TEST_MAX_SEGS 4097
 
 /* Shared by a test and its dma-buf, which may be released after the test
  * ends (fput from a kthread is deferred): freed by whichever goes last.
@@ -124,7 +125,7 @@ static void test_exporter_put(struct test_exporter *exp)
 {
 	if (refcount_dec_and_test(&exp->users)) {
 		vfree(exp->vaddr);
-		kfree(exp);
+		kvfree(exp);
 	}
 }
 
@@ -208,7 +209,7 @@ static struct test_ctx *__test_ctx_new(struct kunit *test, unsigned int nsegs,
 	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
 	mutex_init(&ctx->sock.lock);
 	INIT_LIST_HEAD(&ctx->sock.bindings);
-	ctx->exp = kzalloc_obj(*ctx->exp, GFP_KERNEL);
+	ctx->exp = kvzalloc(sizeof(*ctx->exp), GFP_KERNEL);
 	if (!ctx->exp)
 		free_netdev(ctx->netdev);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
@@ -1103,6 +1104,37 @@ static void devmem_leaked_niov_outlives_binding(struct kunit *test)
 }
 
 #if IS_ENABLED(CONFIG_NET_DEVMEM_RUST)
+/* The Rust provider names a binding's net_iovs by 32-bit slots, so a dma-buf
+ * of more (16 TiB of pages, made up here: 4097 segments of just under 4 GiB,
+ * the most an SG entry's length holds) is refused, with its reason, before
+ * anything is allocated for it. C's provider has no such bound: it would
+ * try to allocate every net_iov and run out of memory first.
+ */
+static void devmem_too_many_niovs_refused(struct kunit *test)
+{
+	const unsigned int nsegs = TEST_MAX_SEGS;
+	struct net_devmem_dmabuf_binding *b;
+	struct test_ctx *ctx;
+	unsigned int *pages, i;
+
+	pages = kunit_kmalloc_array(test, nsegs, sizeof(*pages), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	for (i = 0; i < nsegs; i++)
+		pages[i] = U32_MAX >> PAGE_SHIFT;
+	KUNIT_ASSERT_GT(test, (u64)nsegs * pages[0], (u64)U32_MAX + 1);
+	ctx = test_ctx_new(test, nsegs, pages, 0, 0);
+
+	b = test_bind(ctx, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_TRUE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EINVAL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->extack._msg);
+	KUNIT_EXPECT_STREQ(test, ctx->extack._msg,
+			   "dma-buf has more net_iovs than a binding can index");
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->unmapped), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->exp->detached), 1);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->sock.bindings));
+}
+
 /* A net_iov given back twice: the Rust provider's free list refuses the
  * second free with a warning (WARN_ON, as a free of an address outside the
  * pool warns in C) and hands the net_iov out once, not twice. C's genpool
@@ -1281,6 +1313,7 @@ static struct kunit_case devmem_cases[] = {
 	/* After the case above: both taint the kernel with a WARN. */
 	KUNIT_CASE(devmem_double_free_refused),
 	KUNIT_CASE(devmem_install_only_own_rx_queues),
+	KUNIT_CASE(devmem_too_many_niovs_refused),
 #endif
 	KUNIT_CASE(devmem_tx_device_unregisters),
 	KUNIT_CASE(devmem_large_niovs),
