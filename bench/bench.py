@@ -15,6 +15,9 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
   niov:*       devmem TCP into 4, 16 and 64 KiB net_iovs (bind-rx
                rx-page-size; a Python receiver, as ncdevmem of 7.2 has no
                option for it): MiB/s, system CPU s per GiB, tokens per GiB
+  scale:*      bind-rx and unbind of 1 to 8 GiB dma-bufs: ms, DMA segments,
+               kernel memory grown per net_iov and per GiB (tools/bench.sh
+               runs these in boots of their own, with a larger VM)
 
 BENCH_SCALE=smoke runs every row once with tiny counts (the bench:smoke test
 of make check, which asserts only that numbers come out).
@@ -35,7 +38,7 @@ from devmem import (MSG_SOCK_DEVMEM, SCM_DEVMEM_DMABUF, DevmemRx,  # noqa: E402
                     NsimPair, PAGE_SIZE, bind_rx,
                     cleanup_all, dmabuf_attachments, dmabuf_get, netdev_nl,
                     ready_nsim, system_heap, tcp_listening, udmabuf,
-                    udmabuf_scattered, udmabuf_small_pages, wait_for)
+                    udmabuf_scattered, udmabuf_small_pages, unheld, wait_for)
 
 RUN = "/sys/kernel/debug/devmem_bench/run"
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
@@ -144,6 +147,94 @@ def rows_bind():
             emit(f"bind:{src}_{mib}M", sorted(binds)[len(binds) // 2], "ms")
             emit(f"unbind:{src}_{mib}M", sorted(unbinds)[len(unbinds) // 2], "ms")
     ns.delete()
+
+
+def kernel_mem_kib():
+    """Slab (large kmallocs included) and vmalloc memory in use, KiB. The
+    per-CPU counter deltas are folded in first (vm.stat_refresh): otherwise
+    the totals lag by up to a threshold of pages per CPU."""
+    with open("/proc/sys/vm/stat_refresh", "w") as f:
+        f.write("1")
+    vals = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, rest = line.split(":", 1)
+            vals[key] = int(rest.split()[0])
+    return vals["Slab"] + vals["VmallocUsed"]
+
+
+# name: (maker, net_iov sizes in KiB, sizes in MiB or None for
+# BENCH_SCALE_MIB). A udmabuf on 4 KiB pages has as many segments as the
+# guest's memory is fragmented when it is made; the scattered one has
+# exactly one per page (like with like across flavors), but making it takes
+# twice its size for a moment, so it stops at 1 GiB.
+SCALE_SOURCES = {
+    "system_heap": (system_heap, (4, 64), None),
+    "udmabuf_4k": (udmabuf_small_pages, (4,), None),
+    "udmabuf_scattered": (udmabuf_scattered, (4,), (256, 1024)),
+}
+
+
+def rows_scale():
+    """bind-rx and unbind time, and the kernel memory a binding costs,
+    against dma-buf size (BENCH_SCALE_MIB, 1, 4 and 8 GiB), for the system
+    heap (at 4 and 64 KiB net_iovs, on one buffer) and udmabufs over 4 KiB
+    pages (4 KiB net_iovs only: their segments are not 64 KiB aligned). One
+    sample per boot: making the buffer costs far more than binding it. Each
+    sample records its DMA segment count, and the memory grown across the
+    bind (slab and vmalloc: the net_iovs, their owners and the provider's
+    tables, and the dma-buf's own mapping, which both flavors share), per
+    net_iov and per GiB."""
+    ns = ready_nsim()
+    sizes = [16] if SMOKE else [int(x) for x in os.environ.get(
+        "BENCH_SCALE_MIB", "1024 4096 8192").split()]
+    failed = []
+    for src, (make, kibs, own_sizes) in SCALE_SOURCES.items():
+        for mib in ([16] if SMOKE else own_sizes) or sizes:
+            fd = make(mib << 20)
+            for kib in kibs:
+                name = f"{src}_{kib}k_{mib}M"
+                # A sample that fails (a bind refused for want of memory)
+                # is reported, and the others still run.
+                try:
+                    scale_sample(ns, fd, name, mib, kib)
+                except Exception as e:
+                    print(f"bench: scale {name} failed: {e!r}", flush=True)
+                    failed.append(name)
+                    cleanup_all()
+                    ns = ready_nsim()
+            os.close(fd)
+    ns.delete()
+    if failed:
+        raise RuntimeError(f"scale samples failed: {failed}")
+
+
+def scale_sample(ns, fd, name, mib, kib):
+    """One bind-rx of `fd` and its unbind, for rows_scale."""
+    # Settle what the last free left behind (RCU callbacks, work items).
+    time.sleep(1)
+    nl = netdev_nl()
+    try:
+        m0 = kernel_mem_kib()
+        t0 = time.perf_counter()
+        b = bind_rx(nl, ns.ifindex(), fd, [1],
+                    rx_page_size=None if kib == 4 else kib << 10)
+        t1 = time.perf_counter()
+        grown = (kernel_mem_kib() - m0) * 1024
+        segs = kbench(f"segs {ns.ifindex()} 1")["segments"]
+        niovs = dmabuf_get(nl, b["id"])["niov-count"]
+    finally:
+        t2 = time.perf_counter()
+        nl.close()
+        t3 = time.perf_counter()
+    # The binding holds the dma-buf until it is freed (in a work item): the
+    # next sample's baseline must not include it.
+    wait_for(lambda: unheld(fd), "the binding to be freed", 600)
+    emit(f"scale:bind_{name}", (t1 - t0) * 1e3, "ms")
+    emit(f"scale:unbind_{name}", (t3 - t2) * 1e3, "ms")
+    emit(f"scale:segments_{name}", segs, "segments")
+    emit(f"scale:mem_{name}_B_per_niov", grown / niovs, "B")
+    emit(f"scale:mem_{name}_MiB_per_GiB", grown / (mib << 20) * 1024, "MiB")
 
 
 def sys_cpu_s():
@@ -300,7 +391,7 @@ def rows_niov():
 
 
 ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp,
-        "niov": rows_niov}
+        "niov": rows_niov, "scale": rows_scale}
 
 
 def main():

@@ -29,6 +29,11 @@
  *	plain rows. Also prints "devmem_segments N", the number of DMA
  *	segments of the binding's dma-buf (the chunks C's genpool walks).
  *
+ *   segs IFINDEX QUEUE
+ *	"segments N": the number of DMA segments of the mapping of the binding
+ *	installed on RX queue QUEUE of IFINDEX (bench.py records it with each
+ *	bind sample, so that rows compare bindings of the same layout).
+ *
  *   fill LAYOUT COUNT MIB
  *	the provider's own allocation and free (net_devmem_alloc_dmabuf,
  *	net_devmem_free_dmabuf): COUNT alloc+free pairs on a binding of MIB
@@ -205,6 +210,40 @@ static u32 pp_hold(struct net_devmem_dmabuf_binding *b, struct net_iov **held,
 			break;
 	}
 	return i;
+}
+
+static int bench_segs(int ifindex, u32 queue)
+{
+	struct net_devmem_dmabuf_binding *b;
+	netdevice_tracker tracker;
+	struct net_device *dev;
+	int err = 0;
+
+	dev = netdev_get_by_index(&init_net, ifindex, &tracker, GFP_KERNEL);
+	if (!dev)
+		return -ENODEV;
+	/* The queue's binding, and its mapping, stay while the instance lock
+	 * is held: unbind takes it to close the queue first.
+	 */
+	netdev_lock(dev);
+	if (queue >= dev->real_num_rx_queues ||
+	    !__netif_get_rx_queue(dev, queue)->mp_params.mp_priv) {
+		err = -EINVAL;
+		goto unlock;
+	}
+	b = __netif_get_rx_queue(dev, queue)->mp_params.mp_priv;
+	mutex_lock(&b->lock);
+	if (b->sgt)
+		bench_out_len += scnprintf(bench_out + bench_out_len,
+					   BENCH_OUT_SIZE - bench_out_len,
+					   "segments %u\n", b->sgt->nents);
+	else
+		err = -ENOENT;
+	mutex_unlock(&b->lock);
+unlock:
+	netdev_unlock(dev);
+	netdev_put(dev, &tracker);
+	return err;
 }
 
 static int bench_pp(int ifindex, u32 queue, u32 n, u32 hold_pct)
@@ -511,6 +550,8 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 	if (sscanf(cmd, "pp %d %u %u %u", &ifindex, &a, &n, &hold) >= 3 &&
 	    n && n <= BENCH_MAX_COUNT && hold < 100)
 		err = bench_pp(ifindex, a, n, hold);
+	else if (sscanf(cmd, "segs %d %u", &ifindex, &a) == 2)
+		err = bench_segs(ifindex, a);
 	else if (sscanf(cmd, "fill %7s %u %u", layout, &n, &mib) == 3 && n &&
 		 n <= BENCH_MAX_COUNT &&
 		 (!strcmp(layout, "one") || !strcmp(layout, "pages")))

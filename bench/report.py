@@ -13,6 +13,8 @@ row per boot) and writes, next to it:
                      command that reproduces it
   chart.png          Rust/C ratio per row (icount and wall clock), and the
                      fill-level curves of both flavors
+  projection.md      with scale rows: bind time and metadata memory fitted
+                     against dma-buf size and projected to 80 and 141 GiB
 Rows where a bigger number is better (throughput) keep their unit; the ratio
 is always rust/c of the medians, so for MiB/s a ratio above 1 favours Rust.
 """
@@ -85,6 +87,78 @@ def main():
     print("\n".join(lines))
 
     chart(rdir, table, data)
+    projection(rdir, data)
+
+
+def fit(points):
+    """Least-squares line through (x, y) points: (intercept, slope, the
+    largest residual as a fraction of its point's y)."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+    icpt = my - slope * mx
+    worst = max((abs(y - (icpt + slope * x)) / y for x, y in points if y),
+                default=0.0)
+    return icpt, slope, worst
+
+
+SCALE_TARGETS = (80, 141)
+
+
+def projection(rdir, data):
+    """projection.md: the scale rows (icount) fitted per flavor, source and
+    net_iov size, cost against dma-buf size in GiB, and projected to
+    SCALE_TARGETS GiB. Nothing is written without scale rows."""
+    series = defaultdict(dict)  # (name, flavor) -> {metric: {GiB: median}}
+    for (row, mode, flavor), vals in data.items():
+        if mode != "icount" or not row.startswith("scale:"):
+            continue
+        metric, _, rest = row[len("scale:"):].partition("_")
+        if metric == "mem":
+            if not rest.endswith("_MiB_per_GiB"):
+                continue
+            rest = rest[:-len("_MiB_per_GiB")]
+        name, _, mib = rest.rpartition("_")
+        gib = int(mib.rstrip("M")) / 1024
+        series[(name, flavor)].setdefault(metric, {})[gib] = statistics.median(vals)
+    if not series:
+        return
+    t1, t2 = SCALE_TARGETS
+    lines = [
+        "| dma-buf, net_iov size | flavor | sizes (GiB) | segments at the largest "
+        "| bind ms per GiB (fit; worst residual) | unbind ms (median) "
+        f"| bind at {t1} / {t2} GiB, s | metadata MiB per GiB (fit; worst residual) "
+        f"| metadata at {t1} / {t2} GiB, GiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (name, flavor) in sorted(series):
+        m = series[(name, flavor)]
+        bind, unbind, mem, segs = (m.get(k, {}) for k in ("bind", "unbind", "mem", "segments"))
+        if len(bind) < 2 or not mem:
+            continue
+        sizes = sorted(bind)
+        b0, b1, bw = fit(sorted(bind.items()))
+        # Memory grown, in MiB, against GiB: the rows give it per GiB.
+        m0, m1, mw = fit(sorted((g, v * g) for g, v in mem.items()))
+        proj_b = [(b0 + b1 * t) / 1e3 for t in SCALE_TARGETS]
+        proj_m = [(m0 + m1 * t) / 1024 for t in SCALE_TARGETS]
+        lines.append(
+            f"| {name} | {flavor} | {', '.join(f'{g:g}' for g in sizes)} "
+            f"| {segs.get(sizes[-1], float('nan')):.0f} "
+            f"| {b1:.1f} ({100 * bw:.0f}%) "
+            f"| {statistics.median(unbind.values()) if unbind else float('nan'):.1f} "
+            f"| {proj_b[0]:.2f} / {proj_b[1]:.2f} "
+            f"| {m1:.2f} ({100 * mw:.0f}%) "
+            f"| {proj_m[0]:.2f} / {proj_m[1]:.2f} |")
+    lines += ["", "Fit: least squares over the sizes measured (icount medians); "
+              "a residual is the fit's distance from a measured point, as a "
+              "fraction of it. Metadata: slab and vmalloc memory grown across "
+              "the bind.", ""]
+    with open(os.path.join(rdir, "projection.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
 
 
 def chart(rdir, table, data):
