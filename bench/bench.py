@@ -45,11 +45,17 @@ SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
 
 results = []
+# Where main() writes the rows, each as it comes, so that a boot that dies
+# (the OOM killer at the largest sizes) keeps the rows it finished.
+OUT = None
 
 
 def emit(row, value, unit):
     results.append((row, value, unit))
     print(f"bench: {row} {value:.3f} {unit}", flush=True)
+    if OUT:
+        with open(OUT, "a") as f:
+            f.write(f"{row} {value:.4f} {unit}\n")
 
 
 def kbench(cmd):
@@ -395,7 +401,9 @@ ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp,
 
 
 def main():
+    global OUT
     out = sys.argv[1]
+    OUT = out + ".part"
     which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp niov").split()
     rc = 0
     for r in which:
@@ -408,9 +416,10 @@ def main():
         finally:
             cleanup_all()
         print(f"bench: row {r} took {time.monotonic() - t0:.1f} s", flush=True)
-    with open(out, "w") as f:
-        for row, value, unit in results:
-            f.write(f"{row} {value:.4f} {unit}\n")
+    if os.path.exists(OUT):
+        os.replace(OUT, out)
+    else:
+        open(out, "w").close()
     return rc
 
 

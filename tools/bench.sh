@@ -70,11 +70,15 @@ boot() {
 		say "bench: boot $k/$total ($f, $tag) failed: $(cat "$R/verdict" 2>/dev/null); see $R"
 		fail=1
 	fi
-	[ -f "$R/bench.out" ] &&
+	# A boot that died keeps the rows it finished (bench.py writes each as
+	# it comes).
+	local out=$R/bench.out
+	[ -f "$out" ] || out=$R/bench.out.part
+	[ -f "$out" ] &&
 		awk -v f="$f" -v m="$mode" -v b="$i" '{ print f "," m "," b "," $1 "," $2 "," $3 }' \
-			"$R/bench.out" >>"$samples"
+			"$out" >>"$samples"
 	got=0
-	[ -f "$R/bench.out" ] && got=$(wc -l <"$R/bench.out")
+	[ -f "$out" ] && got=$(wc -l <"$out")
 	say "bench: boot $k/$total ($f, $tag #$i): $got numbers in $((SECONDS - bt)) s"
 }
 for mode in icount wall; do
