@@ -212,6 +212,18 @@ static u32 pp_hold(struct net_devmem_dmabuf_binding *b, struct net_iov **held,
 	return i;
 }
 
+/* The binding installed on RX queue @queue of @dev, whose instance lock the
+ * caller holds (the binding, and its mapping, stay while it is held: unbind
+ * takes it to close the queue first); NULL if there is none.
+ */
+static struct net_devmem_dmabuf_binding *
+bench_queue_binding(struct net_device *dev, u32 queue)
+{
+	if (queue >= dev->real_num_rx_queues)
+		return NULL;
+	return __netif_get_rx_queue(dev, queue)->mp_params.mp_priv;
+}
+
 static int bench_segs(int ifindex, u32 queue)
 {
 	struct net_devmem_dmabuf_binding *b;
@@ -222,16 +234,12 @@ static int bench_segs(int ifindex, u32 queue)
 	dev = netdev_get_by_index(&init_net, ifindex, &tracker, GFP_KERNEL);
 	if (!dev)
 		return -ENODEV;
-	/* The queue's binding, and its mapping, stay while the instance lock
-	 * is held: unbind takes it to close the queue first.
-	 */
 	netdev_lock(dev);
-	if (queue >= dev->real_num_rx_queues ||
-	    !__netif_get_rx_queue(dev, queue)->mp_params.mp_priv) {
+	b = bench_queue_binding(dev, queue);
+	if (!b) {
 		err = -EINVAL;
 		goto unlock;
 	}
-	b = __netif_get_rx_queue(dev, queue)->mp_params.mp_priv;
 	mutex_lock(&b->lock);
 	if (b->sgt)
 		bench_out_len += scnprintf(bench_out + bench_out_len,
@@ -268,13 +276,12 @@ static int bench_pp(int ifindex, u32 queue, u32 n, u32 hold_pct)
 		return -ENODEV;
 
 	netdev_lock(dev);
-	if (queue >= dev->real_num_rx_queues ||
-	    !__netif_get_rx_queue(dev, queue)->mp_params.mp_priv) {
+	b = bench_queue_binding(dev, queue);
+	if (!b) {
 		netdev_unlock(dev);
 		err = -EINVAL;
 		goto put_dev;
 	}
-	b = __netif_get_rx_queue(dev, queue)->mp_params.mp_priv;
 	/* With net_iovs held, the slow row takes fewer: each of C's slow
 	 * allocations walks every full chunk, and the binding must keep room
 	 * for them, the ring, the pool's cache and the device's own pool
