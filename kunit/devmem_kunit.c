@@ -209,7 +209,7 @@ static struct test_ctx *__test_ctx_new(struct kunit *test, unsigned int nsegs,
 	KUNIT_ASSERT_NOT_NULL(test, ctx->netdev);
 	mutex_init(&ctx->sock.lock);
 	INIT_LIST_HEAD(&ctx->sock.bindings);
-	ctx->exp = kvzalloc(sizeof(*ctx->exp), GFP_KERNEL);
+	ctx->exp = kvzalloc_obj(*ctx->exp, GFP_KERNEL);
 	if (!ctx->exp)
 		free_netdev(ctx->netdev);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->exp);
