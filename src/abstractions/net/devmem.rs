@@ -81,6 +81,11 @@ struct BindingStorage {
     #[pin]
     c: Opaque<bindings::net_devmem_dmabuf_binding>,
     /// The free `net_iov`s, taken from NAPI and from process context.
+    /// Replaced only by `Builder::finish`, while nothing can reach the
+    /// binding, and by [`Teardown`]: dropping a list frees its
+    /// arena, so it must not be replaced while `net_iov`s are out, which
+    /// its leak check does not all see (a TX binding's, named by its
+    /// table).
     #[pin]
     free: SpinLockBh<FreeList>,
     /// What the binding is, fixed when it is allocated.
@@ -273,8 +278,8 @@ impl Binding {
         if kernel::warn_on!(!core::ptr::eq(niov.binding(), self)) {
             return;
         }
-        // `niov` is this binding's (checked above), so of its size.
-        let slot = niov.into_slot(self.niov_size());
+        // `niov` is this binding's (checked above).
+        let slot = niov.into_slot();
         let given = self.0.free.lock().give(slot);
         kernel::warn_on!(!given);
     }
@@ -763,10 +768,10 @@ impl Drop for Teardown {
         // the binding; the other one is empty. Dropping it frees its arena,
         // or leaks it if a `net_iov` is still out.
         drop(core::mem::replace(&mut self.1, FreeList::new()));
-        drop(core::mem::replace(
-            &mut *self.storage().free.lock(),
-            FreeList::new(),
-        ));
+        // Taken out under the lock, freed after it: freeing a large arena
+        // (an owner per segment) is no work for a BH-disabled section.
+        let installed = core::mem::replace(&mut *self.storage().free.lock(), FreeList::new());
+        drop(installed);
         // SAFETY: every non-null field is owned by `self` (type invariant) and
         // is turned back into its owner type exactly once, here, in an order
         // the owner types' borrows enforce; the structure was allocated by

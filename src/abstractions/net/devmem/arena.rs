@@ -72,7 +72,7 @@ impl Drop for Block {
 ///
 /// # Invariants
 ///
-/// `self.0` comes from `KBox::into_raw` and is owned by this value; it is
+/// `self.0` comes from `KBox::leak` and is owned by this value; it is
 /// written only before any `net_iov` points to it.
 struct Owner(NonNull<bindings::dmabuf_genpool_chunk_owner>);
 
@@ -185,8 +185,8 @@ impl Arena {
     /// # Safety
     ///
     /// `binding` must be the binding that will own this arena, and outlive
-    /// it: the chunk owners point to it, and `net_iov`s find their binding
-    /// that way.
+    /// it unless the arena is leaked: the chunk owners point to it, and
+    /// `net_iov`s find their binding that way.
     pub(crate) unsafe fn carve(
         &mut self,
         binding: *mut bindings::net_devmem_dmabuf_binding,
@@ -218,11 +218,14 @@ impl Arena {
             owner.area.base_virtual = (self.len + done) << size.shift();
             owner.binding = binding;
             owner.base_dma_addr = dma + off;
-            let owner = KBox::leak(owner);
-            let area = &raw mut owner.area;
+            let owner = NonNull::from(KBox::leak(owner));
+            // SAFETY: `owner` points to the live box just leaked, so the
+            // field is in bounds; the pointer is taken from the one the
+            // `Owner` keeps, so both stay valid.
+            let area = unsafe { &raw mut (*owner.as_ptr()).area };
             // INVARIANT: the box is ours (`Owner` frees it), and no longer
             // written.
-            let owner = Owner(NonNull::from(owner));
+            let owner = Owner(owner);
             // The table has room for every owner (`with_room`): one per
             // segment, plus one per block boundary.
             self.owners

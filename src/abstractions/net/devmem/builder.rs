@@ -318,7 +318,8 @@ impl Builder<Carved> {
 ///
 /// # Invariants
 ///
-/// As [`Builder<Carved>`], with the free list installed in the binding.
+/// As [`Builder<Carved>`], but the free list, with its arena, is installed
+/// in the binding and the builder's spare one is empty.
 pub(crate) struct Complete(Teardown);
 
 impl Complete {

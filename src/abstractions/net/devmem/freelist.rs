@@ -107,7 +107,7 @@ impl FreeList {
     /// # Safety
     ///
     /// `binding` must be the binding that will own this list, and outlive
-    /// it: the chunk owners point to it.
+    /// it unless its arena is leaked: the chunk owners point to it.
     pub(crate) unsafe fn carve(
         &mut self,
         binding: *mut bindings::net_devmem_dmabuf_binding,

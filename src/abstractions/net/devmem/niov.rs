@@ -16,7 +16,6 @@
 //!
 //! C header: [`include/net/netmem.h`](srctree/include/net/netmem.h)
 
-use super::niov_size::NiovSize;
 use super::Binding;
 use crate::abstractions::net::page_pool::ProviderBuf;
 use core::{marker::PhantomData, ptr::NonNull};
@@ -136,13 +135,11 @@ impl<'a> NetIov<'a> {
         unsafe { self.as_raw().offset_from(self.chunk_owner().area.niovs) as usize }
     }
 
-    /// Its place among the binding's `net_iovs`, in dma-buf order, given
-    /// their size (the caller's binding's, read once per batch: this is on
-    /// the alloc and release paths).
-    pub(crate) fn slot(self, size: NiovSize) -> usize {
-        // Another size gives a wrong slot (no unsafety: the free list checks
-        // its bounds), so the release build trusts the callers.
-        debug_assert!(size == self.binding().niov_size());
+    /// Its place among the binding's `net_iovs`, in dma-buf order (the
+    /// free list's name for it). The size comes from the binding itself: a
+    /// wrong one would name another `net_iov` of the binding.
+    fn slot(self) -> usize {
+        let size = self.binding().niov_size();
         // An owner's `base_virtual` is its first `net_iov`'s slot times the
         // size (the arena's invariant).
         (self.chunk_owner().area.base_virtual >> size.shift()) + self.index()
@@ -184,9 +181,9 @@ impl<'a> OwnedNetIov<'a> {
     }
 
     /// Gives up the allocation to the binding's free list, which names it
-    /// by its slot; `size` is the binding's `net_iov` size.
-    pub(super) fn into_slot(self, size: NiovSize) -> usize {
-        self.0.slot(size)
+    /// by its slot.
+    pub(super) fn into_slot(self) -> usize {
+        self.0.slot()
     }
 }
 
