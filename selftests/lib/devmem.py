@@ -693,6 +693,14 @@ class NsimPair:
         # port with bind(0) for a remote listener (upstream's rand_port())
         # could otherwise get one a remote socket in TIME_WAIT still holds.
         sh(f"{rx}sysctl -qw net.ipv4.ip_local_port_range='16384 32767'")
+        # Upstream's senders also bind the remote end of a connection to
+        # the listener's port (socat's bind=ADDR:PORT). The remote closes
+        # first, so that port stays in TIME_WAIT there for a minute, where
+        # the local bind(0) that picks the next test's port cannot see it:
+        # a later test drawing it failed with EADDRINUSE (twice in one CI
+        # run, 2026-12-06). A test peer over a simulated link needs no
+        # TIME_WAIT, so the remote keeps none.
+        sh(f"{rx}sysctl -qw net.ipv4.tcp_max_tw_buckets=0")
 
     def env(self):
         """NetDrvEpEnv's configuration (what net.config would hold)."""
