@@ -15,7 +15,7 @@ quick:
 setup:
 	tools/setup.sh
 
-# The recycling benchmarks, C against Rust (about 40 min; not part of check).
+# The benchmarks, C against Rust (about 75 min with the scale boots; not part of check).
 # Writes Documentation/performance.md and Documentation/bench-chart.png.
 bench:
 	BENCH_DOC=1 tools/bench.sh

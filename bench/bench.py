@@ -127,12 +127,17 @@ SOURCES = {
 
 
 def rows_bind():
-    """Row 3: bind-rx and unbind latency against size and source."""
+    """Row 3: bind-rx and unbind latency against size and source. Each
+    sample records the DMA segment count of its binding: a udmabuf on 4 KiB
+    pages has as many as the guest's memory is fragmented when it is made,
+    and both bind and unbind grow with it. The segments row is the median
+    bind sample's, so that the flavors' rows can be compared like with
+    like."""
     ns = ready_nsim()
     sizes = (1,) if SMOKE else (1, 16, 256, 1024)
     for src, make in SOURCES.items():
         for mib in sizes:
-            binds, unbinds = [], []
+            samples = []
             # Making a big buffer (zeroing its memory) costs far more than
             # binding it: big sizes are sampled once per boot.
             for _ in range(1 if SMOKE or mib >= 256 else 3):
@@ -141,17 +146,21 @@ def rows_bind():
                 t0 = time.perf_counter()
                 bind_rx(nl, ns.ifindex(), fd, [1])
                 t1 = time.perf_counter()
-                nl.close()
+                segs = kbench(f"segs {ns.ifindex()} 1")["segments"]
                 t2 = time.perf_counter()
+                nl.close()
+                t3 = time.perf_counter()
                 # The binding is freed in a work item after the close: let
                 # that finish, so it does not compete with the next sample.
                 wait_for(lambda: dmabuf_attachments(fd) == [],
                          "the binding to be freed", 120)
                 os.close(fd)
-                binds.append((t1 - t0) * 1e3)
-                unbinds.append((t2 - t1) * 1e3)
-            emit(f"bind:{src}_{mib}M", sorted(binds)[len(binds) // 2], "ms")
-            emit(f"unbind:{src}_{mib}M", sorted(unbinds)[len(unbinds) // 2], "ms")
+                samples.append(((t1 - t0) * 1e3, (t3 - t2) * 1e3, segs))
+            mid = len(samples) // 2
+            bind, _, segs = sorted(samples)[mid]
+            emit(f"bind:{src}_{mib}M", bind, "ms")
+            emit(f"unbind:{src}_{mib}M", sorted(u for _, u, _ in samples)[mid], "ms")
+            emit(f"bind:segments_{src}_{mib}M", segs, "segments")
     ns.delete()
 
 

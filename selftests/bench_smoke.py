@@ -50,7 +50,8 @@ def smoke_fill_levels_and_layouts():
 
 @test
 def smoke_bind_unbind_latency():
-    check_row(bench.rows_bind, [f"{op}:{src}_1M" for op in ("bind", "unbind")
+    check_row(bench.rows_bind, [f"{op}{src}_1M" for op in ("bind:", "unbind:",
+                                                         "bind:segments_")
                                 for src in bench.SOURCES])
 
 
