@@ -74,7 +74,7 @@ def smoke_scale_rows():
              for k in ks]
     check_row(bench.rows_scale,
               [f"scale:{m}_{n}" for n in names
-               for m in ("bind", "unbind", "segments")] +
+               for m in ("bind", "unbind", "free", "segments")] +
               [f"scale:mem_{n}_{u}" for n in names
                for u in ("B_per_niov", "MiB_per_GiB")])
 
