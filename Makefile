@@ -15,7 +15,8 @@ quick:
 setup:
 	tools/setup.sh
 
-# The benchmarks, C against Rust (about 75 min with the scale boots; not part of check).
+# The benchmarks, C against Rust (about 95 min with the scale boots at the default boot counts;
+# 67 min with BENCH_BOOTS_ICOUNT=3 BENCH_BOOTS_WALL=1; not part of check).
 # Writes Documentation/performance.md and Documentation/bench-chart.png.
 bench:
 	BENCH_DOC=1 tools/bench.sh
