@@ -24,7 +24,6 @@ from devmem import NsimPair, TREE, cleanup_all, sh, wait_for  # noqa: E402
 sys.path.insert(0, os.path.join(TREE, "tools/testing/selftests/drivers/net"))
 
 
-
 def remote_rebinds_a_closed_source_port(cfg, _ethnl):
     """Upstream's socat senders bind the remote end to the listener's port,
     which the local side picked free with bind(0), and the remote closes
@@ -40,6 +39,9 @@ def remote_rebinds_a_closed_source_port(cfg, _ethnl):
     held = (f"ip netns exec {NsimPair.REMOTE_NS} "
             f"ss -Htan '( sport = :{port} )'")
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as srv:
+        # A sender that never connects must fail the case, not leave a
+        # thread blocked in accept() that keeps the suite from exiting.
+        srv.settimeout(10)
         srv.bind((local, port))
         srv.listen(2)
         for _ in range(2):
@@ -51,7 +53,7 @@ def remote_rebinds_a_closed_source_port(cfg, _ethnl):
                     while chunk := conn.recv(64):
                         got.append(chunk)
 
-            t = threading.Thread(target=serve)
+            t = threading.Thread(target=serve, daemon=True)
             t.start()
             cmd(send, host=cfg.remote, shell=True)
             t.join(10)

@@ -691,7 +691,7 @@ class NsimPair:
         # Ephemeral ports of the remote's own connections from a range the
         # local namespace never hands out: a test that picks a free local
         # port with bind(0) for a remote listener (upstream's rand_port())
-        # could otherwise get one a remote socket in TIME_WAIT still holds.
+        # could otherwise get one a live remote connection holds.
         sh(f"{rx}sysctl -qw net.ipv4.ip_local_port_range='16384 32767'")
         # Upstream's senders also bind the remote end of a connection to
         # the listener's port (socat's bind=ADDR:PORT). The remote closes
