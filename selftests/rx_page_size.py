@@ -7,8 +7,9 @@ queue's page pool takes buffers of that size (netdevsim honours the queue's
 rx_page_size up to 64 KiB), and TCP reports offsets into those larger
 net_iovs. Checked here, as ncdevmem's validation would:
 
-  - what is refused, and how: sizes that are not a power of two from
-    PAGE_SIZE on (EINVAL from the core), a dma-buf whose DMA segments are
+  - what is refused, and how: sizes below PAGE_SIZE (ERANGE from the
+    policy), not a power of two or above the largest page block (EINVAL
+    from the core), a dma-buf whose DMA segments are
     not multiples of the size (EINVAL, extack), a size the device cannot
     fill (EOPNOTSUPP from netdevsim); none leaves anything installed;
   - a stream received into 4 KiB, 16 KiB and 64 KiB net_iovs lands byte
@@ -43,15 +44,26 @@ def heap(size=BUF):
 
 @test
 def refused_sizes():
-    """Sizes the core refuses before looking at the device or the buffer."""
+    """Sizes the core refuses before looking at the device or the buffer,
+    as upstream 7.3 answers them: below PAGE_SIZE the policy's range
+    (ERANGE, the range in the extack), not a power of two EINVAL with
+    upstream's message; above the largest page block (4 MiB on x86-64),
+    which upstream leaves to the driver or the segment check, EINVAL."""
     ns = ready_nsim()
     nl = netdev_nl()
     defer(nl.close)
     fd = heap()
     ifindex = ns.ifindex()
-    msg = "rx-page-size must be a power of two from PAGE_SIZE to the largest page block"
-    for size in (0, 1, PAGE_SIZE // 2, PAGE_SIZE + 1, 3 * PAGE_SIZE,
-                 1 << 31):
+    for size in (0, 1, PAGE_SIZE // 2):
+        expect_nl_error(lambda: bind_rx(nl, ifindex, fd, [1], size),
+                        errno.ERANGE, "integer out of range",
+                        policy={"type": "u32", "min-value": PAGE_SIZE,
+                                "max-value": (1 << 32) - 1})
+        eq(queue_dmabuf(nl, ifindex, 1), None, f"queue 1 after size {size}")
+    for size, msg in ((PAGE_SIZE + 1, "rx-page-size must be a power of 2"),
+                      (3 * PAGE_SIZE, "rx-page-size must be a power of 2"),
+                      (8 * MiB, "rx-page-size is larger than the largest page block"),
+                      (1 << 31, "rx-page-size is larger than the largest page block")):
         expect_nl_error(lambda: bind_rx(nl, ifindex, fd, [1], size),
                         errno.EINVAL, msg)
         eq(queue_dmabuf(nl, ifindex, 1), None, f"queue 1 after size {size}")
