@@ -10,13 +10,17 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
                99% held) and dma-buf layout, ns per pair ("fill" command)
   bind:* unbind:*  bind-rx and unbind (socket close) latency over netlink,
                ms, against dma-buf size and source
+  bind-cpu:* unbind-cpu:*  the CPU time the calling thread spent in them
+               (CLOCK_THREAD_CPUTIME_ID), ms: the work, without the waits
+               for grace periods and queue restarts that make most of an
+               unbind's latency
   tcp:*        devmem TCP on the netdevsim pair (upstream ncdevmem,
                validated) and plain TCP recv: MiB/s and system CPU s per GiB
   niov:*       devmem TCP into 4, 16 and 64 KiB net_iovs (bind-rx
                rx-page-size; a Python receiver, as ncdevmem of 7.2 has no
                option for it): MiB/s, system CPU s per GiB, tokens per GiB
   scale:*      bind-rx, unbind and the free after it, of 1 to 8 GiB dma-bufs:
-               ms, DMA segments,
+               ms (bind-cpu, unbind-cpu: CPU time as above), DMA segments,
                kernel memory grown per net_iov and per GiB (tools/bench.sh
                runs these in boots of their own, with a larger VM)
 
@@ -144,24 +148,27 @@ def rows_bind():
             for _ in range(1 if SMOKE or mib >= 256 else 3):
                 fd = make(mib << 20)
                 nl = netdev_nl()
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 bind_rx(nl, ns.ifindex(), fd, [1])
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.thread_time()
                 segs = kbench(f"segs {ns.ifindex()} 1")["segments"]
-                t2 = time.perf_counter()
+                c2, t2 = time.thread_time(), time.perf_counter()
                 nl.close()
-                t3 = time.perf_counter()
+                t3, c3 = time.perf_counter(), time.thread_time()
                 # The binding is freed in a work item after the close: let
                 # that finish, so it does not compete with the next sample.
                 wait_for(lambda: dmabuf_attachments(fd) == [],
                          "the binding to be freed", 120)
                 os.close(fd)
-                samples.append(((t1 - t0) * 1e3, (t3 - t2) * 1e3, segs))
+                samples.append(((t1 - t0) * 1e3, (t3 - t2) * 1e3, segs,
+                                (c1 - c0) * 1e3, (c3 - c2) * 1e3))
             mid = len(samples) // 2
-            bind, _, segs = sorted(samples)[mid]
+            bind, _, segs, _, _ = sorted(samples)[mid]
             emit(f"bind:{src}_{mib}M", bind, "ms")
-            emit(f"unbind:{src}_{mib}M", sorted(u for _, u, _ in samples)[mid], "ms")
+            emit(f"unbind:{src}_{mib}M", sorted(s[1] for s in samples)[mid], "ms")
             emit(f"bind:segments_{src}_{mib}M", segs, "segments")
+            emit(f"bind-cpu:{src}_{mib}M", sorted(s[3] for s in samples)[mid], "ms")
+            emit(f"unbind-cpu:{src}_{mib}M", sorted(s[4] for s in samples)[mid], "ms")
     ns.delete()
 
 
@@ -233,17 +240,17 @@ def scale_sample(ns, fd, name, mib, kib):
     nl = netdev_nl()
     try:
         m0 = kernel_mem_kib()
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         b = bind_rx(nl, ns.ifindex(), fd, [1],
                     rx_page_size=None if kib == 4 else kib << 10)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         grown = (kernel_mem_kib() - m0) * 1024
         segs = kbench(f"segs {ns.ifindex()} 1")["segments"]
         niovs = dmabuf_get(nl, b["id"])["niov-count"]
     finally:
-        t2 = time.perf_counter()
+        c2, t2 = time.thread_time(), time.perf_counter()
         nl.close()
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.thread_time()
     # The binding holds the dma-buf until it is freed, in a work item after
     # the close (where C frees a genpool chunk per segment): the next
     # sample's baseline must not include it. How long that takes after the
@@ -256,6 +263,8 @@ def scale_sample(ns, fd, name, mib, kib):
     t4 = time.perf_counter()
     emit(f"scale:bind_{name}", (t1 - t0) * 1e3, "ms")
     emit(f"scale:unbind_{name}", (t3 - t2) * 1e3, "ms")
+    emit(f"scale:bind-cpu_{name}", (c1 - c0) * 1e3, "ms")
+    emit(f"scale:unbind-cpu_{name}", (c3 - c2) * 1e3, "ms")
     emit(f"scale:free_{name}", (t4 - t3) * 1e3, "ms")
     emit(f"scale:segments_{name}", segs, "segments")
     emit(f"scale:mem_{name}_B_per_niov", grown / niovs, "B")

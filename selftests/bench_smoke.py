@@ -51,7 +51,9 @@ def smoke_fill_levels_and_layouts():
 @test
 def smoke_bind_unbind_latency():
     check_row(bench.rows_bind, [f"{op}{src}_1M" for op in ("bind:", "unbind:",
-                                                         "bind:segments_")
+                                                         "bind:segments_",
+                                                         "bind-cpu:",
+                                                         "unbind-cpu:")
                                 for src in bench.SOURCES])
 
 
@@ -74,7 +76,8 @@ def smoke_scale_rows():
              for k in ks]
     check_row(bench.rows_scale,
               [f"scale:{m}_{n}" for n in names
-               for m in ("bind", "unbind", "free", "segments")] +
+               for m in ("bind", "unbind", "free", "segments", "bind-cpu",
+                         "unbind-cpu")] +
               [f"scale:mem_{n}_{u}" for n in names
                for u in ("B_per_niov", "MiB_per_GiB")])
 
