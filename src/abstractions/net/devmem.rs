@@ -264,11 +264,18 @@ impl Binding {
     }
 
     /// One free `net_iov`, or `None` when all are in use (counted as an
-    /// allocation failure).
+    /// allocation failure). Not [`Self::alloc_niovs`] with a `max` of one:
+    /// its batch array, cleared on every call, cost more than the take
+    /// itself on this single-`net_iov` path.
     pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
-        let mut got = None;
-        self.alloc_niovs(1, |free| free, |n| got = Some(n));
-        got
+        let taken = self.0.free.lock().take();
+        match taken {
+            Some(p) => Some(self.owned(p)),
+            None => {
+                self.count_alloc_fail();
+                None
+            }
+        }
     }
 
     /// Gives `niov` back to its binding's free list. A `net_iov` of another

@@ -126,6 +126,7 @@ impl FreeList {
     }
 
     /// How many `net_iov`s are free.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.stack.len() + (self.arena.len() - self.next)
     }
@@ -136,6 +137,7 @@ impl FreeList {
     }
 
     /// Takes a free `net_iov`, the most recently given back first.
+    #[inline]
     pub(crate) fn take(&mut self) -> Option<NiovPtr> {
         // INVARIANT: a slot popped off the stack is on it no more; one
         // taken from the cursor is below the new `next`, which stays at most
@@ -161,6 +163,7 @@ impl FreeList {
     /// Gives back the `net_iov` of slot `slot`; `false`, and the list left
     /// alone, if it is not handed out (a double free, or not one of the
     /// binding's slots).
+    #[inline]
     pub(crate) fn give(&mut self, slot: usize) -> bool {
         if slot >= self.next {
             return false;
