@@ -263,11 +263,12 @@ impl Binding {
         niov
     }
 
-    /// One free `net_iov`, or `None` when all are in use (counted as an
-    /// allocation failure). Not [`Self::alloc_niovs`] with a `max` of one:
-    /// its batch array, cleared on every call, cost more than the take
-    /// itself on this single-`net_iov` path.
+    /// One free `net_iov`, page_pool state cleared, or `None` when all are
+    /// in use (counted as an allocation failure).
     pub(crate) fn alloc_niov(&self) -> Option<OwnedNetIov<'_>> {
+        // Not `alloc_niovs` with a `max` of one: clearing its batch array
+        // cost more than the take itself. The guard is a temporary of this
+        // statement: the lock is not held past it.
         let taken = self.0.free.lock().take();
         match taken {
             Some(p) => Some(self.owned(p)),
