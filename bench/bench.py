@@ -13,7 +13,8 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
   bind-cpu:* unbind-cpu:*  the CPU time the calling thread spent in them
                (CLOCK_THREAD_CPUTIME_ID), ms: the work, without the waits
                for grace periods and queue restarts that make most of an
-               unbind's latency
+               unbind's latency (pyynl's and netlink's share is the same on
+               both flavors)
   tcp:*        devmem TCP on the netdevsim pair (upstream ncdevmem,
                validated) and plain TCP recv: MiB/s and system CPU s per GiB
   niov:*       devmem TCP into 4, 16 and 64 KiB net_iovs (bind-rx
