@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """bench:smoke: every benchmark row of bench/bench.py once, with tiny counts,
 on the test kernel. It asserts that each row runs and produces the numbers
-tools/bench.sh expects (finite, positive), never how big they are.
+tools/bench.sh expects (finite, positive) and the relations that hold
+whatever the machine (CPU time within latency, segment counts within the
+buffer's pages, no frag larger than its net_iov), never how big they are.
 """
 
 import math
@@ -33,6 +35,16 @@ def check_row(fn, expected):
            if not math.isfinite(v) or ("mem_" not in r and (
                v < 0 or (v == 0 and "sys_s" not in r)))}
     assert not bad, f"rows without a sane number: {bad}"
+    return got
+
+
+def cpu_within_latency(got, cpu_row, latency_row):
+    """The calling thread's CPU time across a call is at most the call's
+    latency: one sample each in a smoke run, timed around the same call
+    (the CPU clock is read just outside the wall clock, so allow the
+    reads themselves, 0.05 ms)."""
+    cpu, lat = got[cpu_row], got[latency_row]
+    assert cpu <= lat + 0.05, f"{cpu_row} {cpu} ms above {latency_row} {lat} ms"
 
 
 @test
@@ -50,11 +62,18 @@ def smoke_fill_levels_and_layouts():
 
 @test
 def smoke_bind_unbind_latency():
-    check_row(bench.rows_bind, [f"{op}{src}_1M" for op in ("bind:", "unbind:",
-                                                         "bind:segments_",
-                                                         "bind-cpu:",
-                                                         "unbind-cpu:")
-                                for src in bench.SOURCES])
+    got = check_row(bench.rows_bind, [f"{op}{src}_1M" for op in ("bind:", "unbind:",
+                                                               "bind:segments_",
+                                                               "bind-cpu:",
+                                                               "unbind-cpu:")
+                                      for src in bench.SOURCES])
+    for src in bench.SOURCES:
+        cpu_within_latency(got, f"bind-cpu:{src}_1M", f"bind:{src}_1M")
+        cpu_within_latency(got, f"unbind-cpu:{src}_1M", f"unbind:{src}_1M")
+        # A 1 MiB buffer maps to between one segment and one per page.
+        segs = got[f"bind:segments_{src}_1M"]
+        assert segs == int(segs) and 1 <= segs <= (1 << 20) // 4096, \
+            f"{src}: {segs} segments for 1 MiB"
 
 
 @test
@@ -65,9 +84,15 @@ def smoke_devmem_tcp_and_plain_tcp():
 
 @test
 def smoke_net_iov_sizes():
-    check_row(bench.rows_niov, [f"niov:{k}k_{m}" for k in (4, 16, 64)
-                                for m in ("MiBps", "sys_s_per_GiB",
-                                          "tokens_per_GiB")])
+    got = check_row(bench.rows_niov, [f"niov:{k}k_{m}" for k in (4, 16, 64)
+                                      for m in ("MiBps", "sys_s_per_GiB",
+                                                "tokens_per_GiB")])
+    # A frag lies within one net_iov, so a GiB takes at least one token
+    # per net_iov of it.
+    for k in (4, 16, 64):
+        tok = got[f"niov:{k}k_tokens_per_GiB"]
+        assert tok >= (1 << 30) // (k << 10), \
+            f"{tok} tokens per GiB at {k} KiB net_iovs: frags larger than a net_iov"
 
 
 @test
