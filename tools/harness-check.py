@@ -242,6 +242,30 @@ def check_runner():
     return ok, "" if ok else f"exit {p.returncode}: {lines[-4:]} {p.stderr[-300:]!r}"
 
 
+def check_specs_refreshed():
+    """(ok, note): a spec copy left by an earlier tree (a run before a
+    series added an attribute) is replaced by the tree's own when the
+    selftest library is imported, not used as it is."""
+    tree = os.environ.get("DEVMEM_TREE")
+    if not tree:
+        return False, "DEVMEM_TREE is not set (tools/check.sh sets it)"
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "selftests", "lib")
+    specs = tempfile.mkdtemp(prefix="devmem-specs-")
+    try:
+        os.makedirs(os.path.join(specs, "specs"))
+        stale = os.path.join(specs, "specs", "netdev.yaml")
+        with open(stale, "w") as f:
+            f.write("name: netdev\n# an earlier tree's spec\n")
+        p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {lib!r}); import devmem"],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, DEVMEM_TREE=tree, DEVMEM_SPECS=specs))
+        with open(stale) as a, open(os.path.join(tree, "Documentation/netlink/specs/netdev.yaml")) as b:
+            ok = p.returncode == 0 and a.read() == b.read()
+        return ok, "" if ok else f"exit {p.returncode}, stale copy kept {p.stderr[-300:]!r}"
+    finally:
+        shutil.rmtree(specs)
+
+
 def main():
     passed = failed = 0
 
@@ -254,6 +278,7 @@ def main():
         print(f"{'PASS' if ok else 'FAIL'} harness:{name}" + (f"  ({note})" if note else ""))
 
     report("cleanup_failure_fails_test", *check_runner())
+    report("stale_spec_copy_refreshed", *check_specs_refreshed())
     top = tempfile.mkdtemp(prefix="devmem-harness-")
     try:
         d, src = os.path.join(top, "run"), os.path.join(top, "kunit.c")

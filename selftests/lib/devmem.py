@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import filecmp
 import os
 import re
 import shutil
@@ -27,23 +28,30 @@ from pyynl.lib import Netlink, NlError, YnlFamily  # noqa: E402
 
 # World-readable copies of the specs, so that tests that drop privileges can
 # still open a family (the kernel tree lives under /root).
-_SPECS = "/tmp/devmem-specs"
+_SPECS = os.environ.get("DEVMEM_SPECS", "/tmp/devmem-specs")
 
 
 def _install_specs():
-    if os.path.exists(f"{_SPECS}/specs/netdev.yaml"):
-        return
+    """Copies the tree's specs, or refreshes a copy that differs: the
+    directory outlives a run, and a series that changes a spec (a new
+    attribute) must not be tested against the spec of an earlier tree."""
     os.makedirs(f"{_SPECS}/specs", exist_ok=True)
     src = os.path.join(TREE, "Documentation/netlink")
-    for f in os.listdir(src):
-        if f.endswith(".yaml"):
-            shutil.copy(f"{src}/{f}", f"{_SPECS}/{f}")
-    for fam in ("netdev", "ethtool", "rt-link"):
-        shutil.copy(f"{src}/specs/{fam}.yaml", f"{_SPECS}/specs/{fam}.yaml")
+    pairs = [(f"{src}/{f}", f"{_SPECS}/{f}") for f in os.listdir(src)
+             if f.endswith(".yaml")]
+    pairs += [(f"{src}/specs/{fam}.yaml", f"{_SPECS}/specs/{fam}.yaml")
+              for fam in ("netdev", "ethtool", "rt-link")]
+    for a, b in pairs:
+        if os.path.exists(b) and filecmp.cmp(a, b, shallow=False):
+            continue
+        # Replaced whole: a reader (another guest's suite) never sees a
+        # half-written spec.
+        tmp = f"{b}.{os.getpid()}"
+        shutil.copy(a, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, b)
     for root, dirs, files in os.walk(_SPECS):
         os.chmod(root, 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
 
 
 _install_specs()
