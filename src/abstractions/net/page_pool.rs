@@ -105,6 +105,22 @@ fn netmem_to_net_iov(netmem: bindings::netmem_ref) -> Option<NonNull<bindings::n
     ))
 }
 
+/// The value `netmem_desc::dma_addr` holds for DMA address `addr`: what
+/// `page_pool_set_dma_addr_netmem()` stores and the public decoder,
+/// `page_pool_get_dma_addr_netmem()`, reads back. Both shift by
+/// `PAGE_SHIFT` only where `dma_addr_t` is wider than `unsigned long`,
+/// which the assertion below rules out, so the value is the address. A
+/// provider that writes its `net_iov`s whole (devmem's arena, at bind)
+/// sets it with the rest, without a call per buffer.
+pub(crate) fn netmem_dma_addr_field(addr: bindings::dma_addr_t) -> c_ulong {
+    addr as c_ulong
+}
+
+// `PAGE_POOL_32BIT_ARCH_WITH_64BIT_DMA` is false: the identity encoding
+// of `netmem_dma_addr_field` is page_pool's, and its cast loses nothing.
+const _: () =
+    assert!(core::mem::size_of::<bindings::dma_addr_t>() <= core::mem::size_of::<c_ulong>());
+
 /// The `pp_ref_count` of a buffer's `net_iov`.
 fn pp_ref_count<D, B: ProviderBuf<D>>(buf: &B) -> &Atomic<i64> {
     // SAFETY: the `net_iov` is alive while `buf` is (trait contract); the

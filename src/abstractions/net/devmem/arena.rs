@@ -26,6 +26,7 @@
 use super::niov::NiovPtr;
 use super::niov_size::NiovSize;
 use crate::abstractions::alloc::{kbox_new_on, kvvec_with_capacity_on};
+use crate::abstractions::net::page_pool::netmem_dma_addr_field;
 use core::ptr::NonNull;
 use kernel::{
     alloc::{KVVec, NumaNode},
@@ -232,27 +233,25 @@ impl Arena {
                 .push_within_capacity(owner)
                 .map_err(|_| EINVAL)?;
 
-            // Each `net_iov` written whole, once: a large dma-buf has
-            // millions, and bind time is spent here.
+            // Each `net_iov` written whole, once, its DMA address with it: a
+            // large dma-buf has millions, and bind time is spent here.
             for i in 0..n {
+                let mut desc: bindings::netmem_desc = pin_init::zeroed();
+                desc.dma_addr = netmem_dma_addr_field(
+                    dma + off + ((i as bindings::dma_addr_t) << size.shift()),
+                );
                 // SAFETY: `block.len + i < block.cap` (`n` is at most the
                 // room left), so within the allocation; each element is
-                // written once, whole, before the block's length covers it,
-                // and is fully written when its DMA address is set; the
-                // owner's area, which it points to, lives as long as the
+                // written once, whole, before the block's length covers it;
+                // the owner's area, which it points to, lives as long as the
                 // arena.
                 unsafe {
-                    let niov = first.add(i);
-                    niov.write(bindings::net_iov {
-                        desc: pin_init::zeroed(),
+                    first.add(i).write(bindings::net_iov {
+                        desc,
                         type_: bindings::net_iov_type_NET_IOV_DMABUF,
                         owner: area,
-                    });
-                    bindings::net_mp_niov_set_dma_addr(
-                        niov,
-                        dma + off + ((i as bindings::dma_addr_t) << size.shift()),
-                    );
-                }
+                    })
+                };
             }
             // `open_block` returned the last block; it is still the last.
             let block = self.blocks.last_mut().ok_or(EINVAL)?;

@@ -177,6 +177,19 @@ impl Builder<Mapped> {
         unsafe { SGTable::from_raw((*self.c()).sgt) }
     }
 
+    /// The mapping, and the free list being carved from it, borrowed
+    /// together (carving reads one while it fills the other).
+    fn table_and_list(&mut self) -> (&SGTable, &mut FreeList) {
+        // SAFETY: from `map` on the binding owns `sgt`, a mapping the
+        // exporter made for a static attachment: it stays mapped and
+        // unchanged until `Teardown` unmaps it, which the `&mut self` both
+        // borrows are tied to keeps from happening. The `sg_table` is the
+        // exporter's allocation, not part of the builder, so it cannot
+        // overlap the free list borrowed beside it.
+        let table = unsafe { SGTable::from_raw((*self.c()).sgt) };
+        (table, &mut self.raw.1)
+    }
+
     /// Carves every DMA segment of the mapping into `net_iov`s, on node
     /// `nid`, checking each segment as C does (page-aligned lengths; a
     /// larger `net_iov` size must align length and address); for TX, also
@@ -221,14 +234,10 @@ impl Builder<Mapped> {
         self.raw.1 = FreeList::with_room(niovs, segments, size, node(nid))?;
 
         let mut virt = 0usize;
-        let segs: KVVec<(bindings::dma_addr_t, usize)> = {
-            let mut v = KVVec::with_capacity(segments, GFP_KERNEL)?;
-            for sg in self.table().iter() {
-                v.push((sg.dma_address(), sg.dma_len() as usize), GFP_KERNEL)?;
-            }
-            v
-        };
-        for &(dma, len) in segs.iter() {
+        let c = self.c();
+        let (table, list) = self.table_and_list();
+        for sg in table.iter() {
+            let (dma, len) = (sg.dma_address(), sg.dma_len() as usize);
             // The TX table has one entry per page of the dma-buf: a mapping
             // longer than the buffer is refused before it is carved, as C
             // does.
@@ -249,19 +258,18 @@ impl Builder<Mapped> {
                 extack.set_msg(c"dma-buf SG entry not aligned to rx-page-size");
                 return Err(EINVAL);
             }
-            let first = self.raw.1.total();
-            let c = self.c();
+            let first = list.total();
             // SAFETY: the list becomes this binding's at the end of the
             // build (or is dropped, with its chunk owners, on a failure
             // first), so the binding outlives every chunk owner pointing back
             // to it.
-            unsafe { self.raw.1.carve(c, dma, len)? };
+            unsafe { list.carve(c, dma, len)? };
             if let Some(v) = tx_vec.as_mut() {
                 // A TX binding's `net_iov`s are pages, carved in dma-buf
                 // order: slot `first + i` is page `virt / page + i`.
                 let page0 = virt / page;
                 for i in 0..len / page {
-                    let niov = self.raw.1.niov_at(first + i).ok_or(EINVAL)?;
+                    let niov = list.niov_at(first + i).ok_or(EINVAL)?;
                     // Within the table (the segment fits, checked above);
                     // `get_mut` keeps it so whatever the check says.
                     *v.get_mut(page0 + i).ok_or(EINVAL)? = niov.as_ptr();
