@@ -13,4 +13,4 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from upstream import run_netkit_suite  # noqa: E402
 
-run_netkit_suite("upstream-7.3/nk_devmem.py")
+run_netkit_suite("upstream-7.3/nk_devmem.py", hugepages=128)

@@ -15,7 +15,17 @@ TOOLS = os.environ.get("DEVMEM_TOOLS", ".")
 LOCAL_PREFIX_V6 = "2001:db8:2::/64"
 
 
-def run_netkit_suite(script, timeout=540):
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+
+
+def _set_hugepages(n):
+    with open(NR_HUGEPAGES, "w") as f:
+        f.write(str(n))
+    with open(NR_HUGEPAGES) as f:
+        return int(f.read())
+
+
+def run_netkit_suite(script, timeout=540, hugepages=None):
     """Runs upstream `script` (a path under the tools directory, where
     tools/build-selftest-tools.sh put it beside its ncdevmem and the
     nk_*.bpf.o objects) through its own main(), on a 4-queue netdevsim pair whose local port does DMA; its
@@ -23,7 +33,27 @@ def run_netkit_suite(script, timeout=540):
     `timeout` gets SIGINT first, so that ksft and NetDrvContEnv undo their
     netkit pair, namespaces and tc set-up, then its whole process group is
     killed, and the suite bails out. Exits with the script's status, but
-    for ksft's "something skipped" (4): skips are judged line by line."""
+    for ksft's "something skipped" (4): skips are judged line by line.
+
+    `hugepages`, if given, is the number of 2 MiB pages reserved for the
+    run, restored after. Upstream 7.3's large-net_iov cases reserve 64
+    themselves, and each ncdevmem of their sweep puts its 66 MiB buffer on
+    33 of them; but the buffer stays pinned until the previous ncdevmem's
+    binding is freed, after that process exits and its page pools drain,
+    and the next ncdevmem of the sweep starts at once. With 64, the next
+    buffer fits only if that free came first (on both flavors: a binding
+    is freed asynchronously by design), so on a loaded machine the next
+    udmabuf can fail with ENOMEM, as check_nk_rx_large_niov's did once on
+    the Rust flavor in a clean-clone run with the clippy and driver builds
+    beside the VMs. 128 holds three buffers."""
+    old_pages = None
+    if hugepages is not None:
+        with open(NR_HUGEPAGES) as f:
+            old_pages = int(f.read())
+        got = _set_hugepages(hugepages)
+        if got < hugepages:
+            print(f"# nr_hugepages {got} of {hugepages} (memory fragmented)",
+                  flush=True)
     pair = NsimPair(queues=4)
     pair.local.set_dma(True)
     env = dict(os.environ, **pair.env(), LOCAL_PREFIX_V6=LOCAL_PREFIX_V6,
@@ -42,6 +72,8 @@ def run_netkit_suite(script, timeout=540):
     finally:
         timer.cancel()
         left = cleanup_all()
+        if old_pages is not None:
+            _set_hugepages(old_pages)
     if left:
         # What the test left behind fails the suite (after its KTAP lines).
         print(f"Bail out! cleanup failed: {'; '.join(left)}", flush=True)
