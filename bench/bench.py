@@ -21,7 +21,10 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
                rx-page-size; a Python receiver, as ncdevmem of 7.2 has no
                option for it): MiB/s, system CPU s per GiB, tokens per GiB
   scale:*      bind-rx, unbind and the free after it, of 1 to 8 GiB dma-bufs:
-               ms (bind-cpu, unbind-cpu: CPU time as above), DMA segments,
+               ms (bind-cpu, unbind-cpu: CPU time as above; map-alone-cpu,
+               unmap-alone-cpu: the same dma-buf mapped and unmapped for the
+               same device beside the binding, without devmem, a control
+               for the share both flavors run alike), DMA segments,
                kernel memory grown per net_iov and per GiB (tools/bench.sh
                runs these in boots of their own, with a larger VM)
 
@@ -248,6 +251,9 @@ def scale_sample(ns, fd, name, mib, kib):
         grown = (kernel_mem_kib() - m0) * 1024
         segs = kbench(f"segs {ns.ifindex()} 1")["segments"]
         niovs = dmabuf_get(nl, b["id"])["niov-count"]
+        # A control: the same dma-buf mapped and unmapped for the same
+        # device by code both flavors share, beside the binding.
+        ctl = kbench(f"map {ns.ifindex()} {fd}")
     finally:
         c2, t2 = time.thread_time(), time.perf_counter()
         nl.close()
@@ -267,6 +273,8 @@ def scale_sample(ns, fd, name, mib, kib):
     emit(f"scale:bind-cpu_{name}", (c1 - c0) * 1e3, "ms")
     emit(f"scale:unbind-cpu_{name}", (c3 - c2) * 1e3, "ms")
     emit(f"scale:free_{name}", (t4 - t3) * 1e3, "ms")
+    emit(f"scale:map-alone-cpu_{name}", ctl["map_cpu_ns"] / 1e6, "ms")
+    emit(f"scale:unmap-alone-cpu_{name}", ctl["unmap_cpu_ns"] / 1e6, "ms")
     emit(f"scale:segments_{name}", segs, "segments")
     emit(f"scale:mem_{name}_B_per_niov", grown / niovs, "B")
     emit(f"scale:mem_{name}_MiB_per_GiB", grown / (mib << 20) * 1024, "MiB")

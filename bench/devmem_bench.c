@@ -34,6 +34,13 @@
  *	installed on RX queue QUEUE of IFINDEX (bench.py records it with each
  *	bind sample, so that rows compare bindings of the same layout).
  *
+ *   map IFINDEX FD
+ *	"map_cpu_ns N" and "unmap_cpu_ns N": the calling thread's CPU time
+ *	to map the dma-buf FD for RX queue 0's DMA device of IFINDEX and to
+ *	unmap it, through an attachment of its own and without devmem: the
+ *	share of a bind and an unbind that is the exporter's and the DMA
+ *	API's, the same code on both flavors (a control for the unbind rows).
+ *
  *   fill LAYOUT COUNT MIB
  *	the provider's own allocation and free (net_devmem_alloc_dmabuf,
  *	net_devmem_free_dmabuf): COUNT alloc+free pairs on a binding of MIB
@@ -54,6 +61,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/cputime.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <net/netdev_netlink.h>
@@ -251,6 +259,59 @@ static int bench_segs(int ifindex, u32 queue)
 unlock:
 	netdev_unlock(dev);
 	netdev_put(dev, &tracker);
+	return err;
+}
+
+static int bench_map(int ifindex, int fd)
+{
+	struct dma_buf_attachment *att;
+	netdevice_tracker tracker;
+	struct net_device *dev;
+	struct device *dma_dev;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	u64 t0, t1, t2;
+	int err = 0;
+
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	dev = netdev_get_by_index(&init_net, ifindex, &tracker, GFP_KERNEL);
+	if (!dev) {
+		err = -ENODEV;
+		goto put_buf;
+	}
+	netdev_lock(dev);
+	dma_dev = netdev_queue_get_dma_dev(dev, 0, NETDEV_QUEUE_TYPE_RX);
+	netdev_unlock(dev);
+	if (!dma_dev) {
+		err = -EOPNOTSUPP;
+		goto put_dev;
+	}
+	att = dma_buf_attach(dmabuf, dma_dev);
+	if (IS_ERR(att)) {
+		err = PTR_ERR(att);
+		goto put_dev;
+	}
+	t0 = task_sched_runtime(current);
+	sgt = dma_buf_map_attachment_unlocked(att, DMA_FROM_DEVICE);
+	t1 = task_sched_runtime(current);
+	if (IS_ERR(sgt)) {
+		err = PTR_ERR(sgt);
+		goto detach;
+	}
+	dma_buf_unmap_attachment_unlocked(att, sgt, DMA_FROM_DEVICE);
+	t2 = task_sched_runtime(current);
+	bench_out_len += scnprintf(bench_out + bench_out_len,
+				   BENCH_OUT_SIZE - bench_out_len,
+				   "map_cpu_ns %llu\nunmap_cpu_ns %llu\n",
+				   t1 - t0, t2 - t1);
+detach:
+	dma_buf_detach(dmabuf, att);
+put_dev:
+	netdev_put(dev, &tracker);
+put_buf:
+	dma_buf_put(dmabuf);
 	return err;
 }
 
@@ -542,7 +603,7 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 {
 	char cmd[64], layout[8];
 	u32 a, n, mib, hold = 0;
-	int ifindex, err;
+	int ifindex, fd, err;
 
 	if (count >= sizeof(cmd))
 		return -EINVAL;
@@ -559,6 +620,8 @@ static ssize_t bench_write(struct file *file, const char __user *ubuf,
 		err = bench_pp(ifindex, a, n, hold);
 	else if (sscanf(cmd, "segs %d %u", &ifindex, &a) == 2)
 		err = bench_segs(ifindex, a);
+	else if (sscanf(cmd, "map %d %d", &ifindex, &fd) == 2)
+		err = bench_map(ifindex, fd);
 	else if (sscanf(cmd, "fill %7s %u %u", layout, &n, &mib) == 3 && n &&
 		 n <= BENCH_MAX_COUNT &&
 		 (!strcmp(layout, "one") || !strcmp(layout, "pages")))

@@ -102,7 +102,7 @@ def smoke_scale_rows():
     check_row(bench.rows_scale,
               [f"scale:{m}_{n}" for n in names
                for m in ("bind", "unbind", "free", "segments", "bind-cpu",
-                         "unbind-cpu")] +
+                         "unbind-cpu", "map-alone-cpu", "unmap-alone-cpu")] +
               [f"scale:mem_{n}_{u}" for n in names
                for u in ("B_per_niov", "MiB_per_GiB")])
 

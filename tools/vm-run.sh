@@ -54,6 +54,9 @@ append+=" ${VM_APPEND:-}"
 # The benchmarks (tools/bench.sh) boot with more memory and, for
 # deterministic timing, QEMU instruction counting.
 VM_MEMORY=${VM_MEMORY:-2G}
+# Two vCPUs unless VM_CPUS says otherwise (one, to see a thread's CPU time
+# under icount without the other vCPU's instructions in its slices).
+VM_CPUS=${VM_CPUS:-2}
 qemu_opts=()
 [ -n "${VM_QEMU_OPTS:-}" ] && qemu_opts=(--qemu-opts="$VM_QEMU_OPTS")
 
@@ -61,7 +64,7 @@ qemu_opts=()
 # timeout; stdin is closed as in CI.
 set +e
 PATH="$VENV/bin:$PATH" timeout -k 10 "$timeout" "$VENV/bin/vng" --run "$build/arch/x86/boot/bzImage" \
-	--disable-kvm --force-9p --cpus 2 --memory "$VM_MEMORY" \
+	--disable-kvm --force-9p --cpus "$VM_CPUS" --memory "$VM_MEMORY" \
 	--append "root=/dev/root $append" "${qemu_opts[@]}" \
 	"${rodirs[@]}" --rwdir "$R" --verbose --exec "$cmd" </dev/null >"$R/console.log" 2>&1
 vng_rc=$?
