@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from devmem import NsimPair, cleanup_all
+from devmem import NsimPair, cleanup_all, defer
 
 TOOLS = os.environ.get("DEVMEM_TOOLS", ".")
 # NetDrvContEnv's netkit guest gets addresses in this prefix, routed by the
@@ -46,16 +46,24 @@ def run_netkit_suite(script, timeout=540, hugepages=None):
     udmabuf can fail with ENOMEM, as check_nk_rx_large_niov's did once on
     the Rust flavor in a clean-clone run with the clippy and driver builds
     beside the VMs. 128 holds three buffers."""
-    old_pages = None
     if hugepages is not None:
         with open(NR_HUGEPAGES) as f:
             old_pages = int(f.read())
+        # Restored by cleanup_all(), whichever way the run ends: first
+        # deferred, last undone, after the pair is gone.
+        defer(_set_hugepages, old_pages)
         got = _set_hugepages(hugepages)
         if got < hugepages:
             print(f"# nr_hugepages {got} of {hugepages} (memory fragmented)",
                   flush=True)
-    pair = NsimPair(queues=4)
-    pair.local.set_dma(True)
+    try:
+        pair = NsimPair(queues=4)
+        pair.local.set_dma(True)
+    except BaseException:
+        # No suite to run: undo the reservation (and a half-made pair)
+        # before the error ends this process.
+        cleanup_all()
+        raise
     env = dict(os.environ, **pair.env(), LOCAL_PREFIX_V6=LOCAL_PREFIX_V6,
                PYTHONUNBUFFERED="1")
     p = subprocess.Popen([sys.executable, os.path.join(TOOLS, script)],
@@ -72,8 +80,6 @@ def run_netkit_suite(script, timeout=540, hugepages=None):
     finally:
         timer.cancel()
         left = cleanup_all()
-        if old_pages is not None:
-            _set_hugepages(old_pages)
     if left:
         # What the test left behind fails the suite (after its KTAP lines).
         print(f"Bail out! cleanup failed: {'; '.join(left)}", flush=True)
