@@ -534,7 +534,7 @@ static int bench_fill(bool per_page, u32 n, u32 mib)
 	mutex_lock(&sock.lock);
 	netdev_lock(dev);
 	b = net_devmem_bind_dmabuf(dev, NULL, &fdev->dev, false,
-				   DMA_FROM_DEVICE, PAGE_SHIFT, fd, &sock,
+				   DMA_FROM_DEVICE, PAGE_SHIFT, fd, NULL, &sock,
 				   &extack);
 	netdev_unlock(dev);
 	mutex_unlock(&sock.lock);

@@ -263,7 +263,7 @@ test_bind_sized(struct test_ctx *ctx, enum dma_data_direction dir,
 	netdev_lock(ctx->netdev);
 	cpu_access = netdev_queue_cpu_access(ctx->netdev, 0, qtype);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, ctx->dma_dev, cpu_access,
-				   dir, niov_shift, ctx->fd, &ctx->sock,
+				   dir, niov_shift, ctx->fd, NULL, &ctx->sock,
 				   &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);
@@ -598,7 +598,7 @@ static void devmem_rejects_missing_dma_device(struct kunit *test)
 	mutex_lock(&ctx->sock.lock);
 	netdev_lock(ctx->netdev);
 	b = net_devmem_bind_dmabuf(ctx->netdev, NULL, NULL, false,
-				   DMA_FROM_DEVICE, PAGE_SHIFT, ctx->fd,
+				   DMA_FROM_DEVICE, PAGE_SHIFT, ctx->fd, NULL,
 				   &ctx->sock, &ctx->extack);
 	netdev_unlock(ctx->netdev);
 	mutex_unlock(&ctx->sock.lock);

@@ -11,6 +11,7 @@ pub(crate) mod alloc;
 pub(crate) mod bug;
 pub(crate) mod dma_buf;
 pub(crate) mod error;
+pub(crate) mod memfd;
 pub(crate) mod net;
 pub(crate) mod percpu_ref;
 pub(crate) mod sync;

@@ -8,7 +8,7 @@ use crate::abstractions::net::devmem::builder::{NlSock, Published};
 use crate::abstractions::net::devmem::niov_size::NiovSize;
 use crate::abstractions::net::devmem::{Builder, OwnedBinding, Unbound, Unlinked};
 use crate::abstractions::net::{DeviceId, Extack, NetDevice};
-use kernel::{device::Device, dma::DataDirection, prelude::*};
+use kernel::{device::Device, dma::DataDirection, fs::file::LocalFile, prelude::*};
 
 /// Who reaches a binding's buffers: the DMA device of its queues (`None` if
 /// they cannot do DMA), and whether their device moves the data with the CPU
@@ -19,12 +19,22 @@ pub(crate) struct Access<'a> {
     pub(crate) cpu: bool,
 }
 
-/// What the user asked for: the dma-buf, the direction, and the size of the
-/// `net_iov`s to carve it into (a page for TX; rx-page-size for RX).
+/// What the user asked for: the dma-buf, the direction, the size of the
+/// `net_iov`s to carve it into (a page for TX; rx-page-size for RX), and
+/// for RX, a refill ring.
 pub(crate) struct Request {
     pub(crate) fd: u32,
     pub(crate) dir: DataDirection,
     pub(crate) niov: NiovSize,
+    pub(crate) ring: Option<RingRequest>,
+}
+
+/// A refill ring (Documentation/refill-ring.md): `entries` entries at
+/// `offset` in the memfd `fd`.
+pub(crate) struct RingRequest {
+    pub(crate) fd: u32,
+    pub(crate) offset: u64,
+    pub(crate) entries: u32,
 }
 
 /// Binds the dma-buf `req.fd` to `dev` for DMA by `access.dma_dev` in
@@ -42,19 +52,29 @@ pub(crate) fn bind(
     sock: &NlSock,
     extack: &Extack<'_>,
 ) -> Result<Published> {
-    let Request { fd, dir, niov } = req;
+    let Request {
+        fd,
+        dir,
+        niov,
+        ring,
+    } = req;
     let Some(dma_dev) = access.dma_dev else {
         extack.set_msg(c"Device doesn't support DMA");
         return Err(eopnotsupp());
     };
     let dmabuf = DmaBuf::get(i32::try_from(fd).map_err(|_| EBADF)?)?;
-    Builder::new(dev, vdev, dir, niov, dmabuf)?
+    let mut carved = Builder::new(dev, vdev, dir, niov, dmabuf)?
         .map(dma_dev, extack)?
-        .carve(dev.numa_node(), extack)?
-        // A device without DMA reads and writes the buffer through a kernel
-        // mapping of it.
-        .finish(access.cpu, extack)?
-        .publish(sock)
+        .carve(dev.numa_node(), extack)?;
+    if let Some(r) = ring {
+        let file = LocalFile::fget(r.fd).inspect_err(|_| {
+            extack.set_msg(c"refill-ring fd is not an open file");
+        })?;
+        carved = carved.refill_ring(&file, r.offset, r.entries, extack)?;
+    }
+    // A device without DMA reads and writes the buffer through a kernel
+    // mapping of it.
+    carved.finish(access.cpu, extack)?.publish(sock)
 }
 
 /// Unbinds: gives up the socket's reference, after hiding the binding from

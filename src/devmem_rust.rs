@@ -38,6 +38,7 @@ mod provider;
 mod tx;
 
 use abstractions::dma_buf::direction_from_raw;
+use abstractions::error::eopnotsupp;
 use abstractions::net::devmem::builder::NlSock;
 use abstractions::net::devmem::niov_size::NiovSize;
 use abstractions::net::devmem::{
@@ -46,7 +47,7 @@ use abstractions::net::devmem::{
 use abstractions::net::page_pool::Adapter;
 use abstractions::net::{DeviceId, Extack, NetDevice, TcpSock};
 use core::ptr::NonNull;
-use kernel::{bindings, device::Device, prelude::*, sync::aref::ARef};
+use kernel::{bindings, device::Device, fs::file::LocalFile, prelude::*, sync::aref::ARef};
 
 /// Prefix of this crate's log messages (`module!` defines it for modules).
 const __LOG_PREFIX: &[u8] = b"net_devmem\0";
@@ -72,6 +73,7 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
     direction: bindings::dma_data_direction,
     niov_shift: c_uint,
     dmabuf_fd: c_uint,
+    ring: *const bindings::net_devmem_refill_req,
     priv_: *mut bindings::netdev_nl_sock,
     extack: *mut bindings::netlink_ext_ack,
 ) -> *mut bindings::net_devmem_dmabuf_binding {
@@ -96,10 +98,18 @@ pub unsafe extern "C" fn net_devmem_bind_dmabuf(
         dma_dev,
         cpu: cpu_access,
     };
+    // SAFETY: netdev-genl passes null or its request's parsed ring,
+    // alive for the call.
+    let ring = unsafe { ring.as_ref() }.map(|r| bind::RingRequest {
+        fd: r.fd,
+        offset: r.offset,
+        entries: r.entries,
+    });
     let req = bind::Request {
         fd: dmabuf_fd,
         dir,
         niov,
+        ring,
     };
     match bind::bind(dev, DeviceId::from_ptr(vdev), access, req, sock, &extack) {
         Ok(published) => published.into_raw(),
@@ -267,6 +277,162 @@ pub unsafe extern "C" fn net_devmem_dmabuf_free_niovs(
 ) -> usize {
     // SAFETY: the caller's reference keeps the binding alive for the call.
     unsafe { Binding::from_raw(binding) }.free_niovs()
+}
+
+/// Where the refill ring of `binding` has its head, tail and entries, for
+/// bind-rx's reply; `-EOPNOTSUPP` if it has none.
+///
+/// # Safety
+///
+/// `binding` is live for the call (the caller holds a reference) and
+/// `layout` valid for writes.
+#[export]
+pub unsafe extern "C" fn net_devmem_refill_layout(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+    layout: *mut bindings::net_devmem_refill_layout,
+) -> c_int {
+    // SAFETY: the caller's reference keeps the binding alive for the call.
+    let binding = unsafe { Binding::from_raw(binding) };
+    let Some(l) = binding.refill().map(|r| r.layout()) else {
+        return eopnotsupp().to_errno();
+    };
+    // SAFETY: netdev-genl passes its own, writable, for the call.
+    unsafe {
+        layout.write(bindings::net_devmem_refill_layout {
+            head: l.head,
+            tail: l.tail,
+            entries: l.entries,
+        })
+    };
+    0
+}
+
+/// The state of `binding`'s refill ring, for dmabuf-get; `-EOPNOTSUPP` if
+/// it has none.
+///
+/// # Safety
+///
+/// `binding` is live for the call (the caller holds a reference) and
+/// `stats` valid for writes.
+#[export]
+pub unsafe extern "C" fn net_devmem_refill_stats(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+    stats: *mut bindings::net_devmem_refill_stats,
+) -> c_int {
+    // SAFETY: the caller's reference keeps the binding alive for the call.
+    let binding = unsafe { Binding::from_raw(binding) };
+    let Some(r) = binding.refill() else {
+        return eopnotsupp().to_errno();
+    };
+    let (consumed, rejected) = r.counters();
+    // SAFETY: netdev-genl passes its own, writable, for the call.
+    unsafe {
+        stats.write(bindings::net_devmem_refill_stats {
+            consumed,
+            rejected,
+            user_refs: r.user_refs(),
+            entries: r.entries(),
+        })
+    };
+    0
+}
+
+/// Whether a socket of the netns whose cookie is `net_cookie` may receive
+/// the frags of binding `id` through its refill ring
+/// (`SO_DEVMEM_REFILL_RING`): 0 if the binding is of that netns and has a
+/// ring in the memfd `memfd`, open for writing; `-ENOENT` if there is no
+/// such binding in that netns, `-EOPNOTSUPP` if it has no ring, `-EACCES`
+/// if `memfd` is not its ring's, or not writable.
+///
+/// The caller passes the cookie rather than the `struct net`: bindgen's
+/// layout of that struct is not C's (in the test kernels' configuration it
+/// puts `net_cookie` at offset 4040, C at 4168), so no field of it is read
+/// here.
+///
+/// # Safety
+///
+/// `memfd` is live for the call (the caller holds it).
+#[export]
+pub unsafe extern "C" fn net_devmem_refill_check(
+    id: u32,
+    memfd: *mut bindings::file,
+    net_cookie: u64,
+) -> c_int {
+    let Some(binding) = ids::lookup(id) else {
+        return ENOENT.to_errno();
+    };
+    if binding.net_cookie() != net_cookie {
+        return ENOENT.to_errno();
+    }
+    let Some(refill) = binding.refill() else {
+        return eopnotsupp().to_errno();
+    };
+    // SAFETY: the caller (`setsockopt()`) holds a reference on `memfd` for
+    // the call, from its own `fget()`, so no `fdget_pos` of another thread
+    // is involved.
+    let file = unsafe { LocalFile::from_raw_file(memfd) };
+    if !refill.is_ring_file(file) {
+        return EACCES.to_errno();
+    }
+    0
+}
+
+/// Counts a reference user space takes on `niov`, a frag of a socket that
+/// receives its binding's frags through the ring; `false` if the binding
+/// takes no more (no ring, closed, or at the cap).
+///
+/// # Safety
+///
+/// `niov` is a frag the caller's skb holds, with a page_pool reference the
+/// caller took for this user reference.
+#[export]
+pub unsafe extern "C" fn net_devmem_refill_give(niov: *mut bindings::net_iov) -> bool {
+    // SAFETY: TCP calls this for a dma-buf frag its skb holds, which keeps
+    // the binding alive for the call.
+    let Some(niov) = (unsafe { NetIov::from_dmabuf_niov(niov) }) else {
+        return false;
+    };
+    // SAFETY: a frag TCP's skb holds is lent to a page pool, and TCP took
+    // the page_pool reference this user reference stands for (caller).
+    niov.binding()
+        .refill()
+        .is_some_and(|r| unsafe { r.give(niov.slot()) })
+}
+
+/// Takes back a reference [`net_devmem_refill_give`] counted, whose cmsg
+/// could not be written; `false` if a drain or the teardown already took it
+/// (and dropped its page_pool reference).
+///
+/// # Safety
+///
+/// As for [`net_devmem_refill_give`].
+#[export]
+pub unsafe extern "C" fn net_devmem_refill_put(niov: *mut bindings::net_iov) -> bool {
+    // SAFETY: TCP calls this for a dma-buf frag its skb still holds, which
+    // keeps the binding alive for the call.
+    let Some(niov) = (unsafe { NetIov::from_dmabuf_niov(niov) }) else {
+        return false;
+    };
+    niov.binding().refill().is_some_and(|r| r.put(niov.slot()))
+}
+
+/// Gives back now what user space wrote to `binding`'s refill ring
+/// (dmabuf-flush); `-EOPNOTSUPP` if it has none.
+///
+/// # Safety
+///
+/// `binding` is live for the call (the caller holds a reference); process
+/// context.
+#[export]
+pub unsafe extern "C" fn net_devmem_dmabuf_flush(
+    binding: *mut bindings::net_devmem_dmabuf_binding,
+) -> c_int {
+    // SAFETY: the caller's reference keeps the binding alive for the call.
+    let binding = unsafe { Binding::from_raw(binding) };
+    match binding.flush_refill() {
+        Ok(_) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// Frees a binding whose last reference is gone (the work item).

@@ -48,6 +48,14 @@ impl MemoryProvider for Devmem {
     /// dma-buf is used up.
     fn alloc_netmems<'r>(pool: &'r PagePoolRefill<'_, Self>) -> Option<Netmem<'r>> {
         let binding = pool.data()?;
+        // Frags user space gave back through the ring first: those of this
+        // pool go straight into its cache, skipping the ring and the free
+        // list. If any did, the refill is done.
+        if binding.drain_refill(pool) > 0 {
+            if let Some(netmem) = pool.take_cached() {
+                return Some(netmem);
+            }
+        }
         let mut first = None;
         binding.alloc_niovs(pool.cache_room() + 1, refill_bound, |niov| {
             let put = if first.is_none() {

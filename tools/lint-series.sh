@@ -98,7 +98,7 @@ rm -rf "$chk"
 
 # The uAPI this project adds is mirrored in include/uapi/ for userspace
 # built outside a kernel tree: the copy must be what the series generates.
-for h in "$root"/include/uapi/linux/*.h; do
+for h in "$root"/include/uapi/linux/*.h "$root"/include/uapi/asm-generic/*.h; do
 	rel=${h#"$root"/}
 	if cmp -s "$h" "$tree/$rel"; then
 		echo "PASS series:uapi.$(basename "$h")"

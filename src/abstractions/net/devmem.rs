@@ -48,8 +48,10 @@ pub(crate) mod ids;
 pub(crate) mod niov;
 pub(crate) mod niov_size;
 pub(crate) mod queues;
+pub(crate) mod refill;
 
 use crate::abstractions::dma_buf::{self, DmaBuf, Mapping};
+use crate::abstractions::net::page_pool::{MemoryProvider, PagePoolRefill};
 use crate::abstractions::net::{DeviceId, NetDevice};
 use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::SpinLockBh;
@@ -61,7 +63,7 @@ use kernel::{
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     sync::atomic::{Atomic, Relaxed},
-    sync::{rcu, Mutex},
+    sync::{rcu, Mutex, SetOnce},
     types::Opaque,
 };
 use niov::NiovPtr;
@@ -90,6 +92,9 @@ struct BindingStorage {
     free: SpinLockBh<FreeList>,
     /// What the binding is, fixed when it is allocated.
     shape: Shape,
+    /// The refill ring of an RX binding bound with one: set by
+    /// [`Builder::refill_ring`] before publication, never after.
+    refill: SetOnce<Pin<KBox<refill::Refill>>>,
 }
 
 /// The facts about a binding that never change, kept on the Rust side so
@@ -126,7 +131,8 @@ pub(crate) struct Binding(BindingStorage);
 // the list it is on: the socket's, then the unbound list's); the reference
 // count, the queue table (an xarray) and
 // the per-CPU stats synchronise themselves; the free list is behind its
-// spinlock.
+// spinlock; the refill ring, set once before publication, is behind its own
+// spinlock, and its user references are atomic.
 unsafe impl Sync for Binding {}
 // SAFETY: as for `Sync`; nothing in a binding is tied to a thread.
 unsafe impl Send for Binding {}
@@ -241,6 +247,43 @@ impl Binding {
         self.0.free.lock().len()
     }
 
+    /// The `net_iov` in slot `slot` (dma-buf order), handed out or not.
+    pub(crate) fn niov_at_slot(&self, slot: usize) -> Option<NetIov<'_>> {
+        let p = self.0.free.lock().niov_at(slot)?;
+        Some(self.niov(p))
+    }
+
+    /// Closes the refill ring's user references, once the binding has no
+    /// queue left: each `net_iov` user space still held goes back to its
+    /// pool, so the pools drain and the binding can be freed.
+    fn scrub_refill(&self) {
+        if let Some(r) = self.refill() {
+            r.scrub(self);
+        }
+    }
+
+    /// For a refill of `pool`, one of this binding's page pools: takes
+    /// what user space gave back through the binding's refill ring, if it
+    /// has one, into the pool's cache (see [`refill::Refill::drain_into`]).
+    /// The ring's counts index this binding's `net_iov`s, so it is drained
+    /// only with the binding it belongs to, which this method passes.
+    pub(crate) fn drain_refill<T: MemoryProvider>(&self, pool: &PagePoolRefill<'_, T>) -> usize {
+        self.refill().map_or(0, |r| r.drain_into(self, pool))
+    }
+
+    /// Takes now what user space gave back through the binding's refill
+    /// ring (dmabuf-flush); `EOPNOTSUPP` if it has none.
+    pub(crate) fn flush_refill(&self) -> Result<usize> {
+        self.refill()
+            .map(|r| r.flush(self))
+            .ok_or_else(crate::abstractions::error::eopnotsupp)
+    }
+
+    /// The binding's refill ring, if it was bound with one.
+    pub(crate) fn refill(&self) -> Option<&refill::Refill> {
+        self.0.refill.as_ref().map(|r| &**r)
+    }
+
     /// How many `net_iov`s the binding has, free or not.
     pub(crate) fn niovs(&self) -> usize {
         self.0.free.lock().total()
@@ -319,6 +362,15 @@ impl Binding {
         // `forget_device`'s `Atomic` stores under `lock`, and C reads it under
         // `lock` (netdev-genl), so every racing access is atomic.
         unsafe { Atomic::from_ptr(&raw mut (*self.c()).dev) }
+    }
+
+    /// The cookie of the network namespace the binding was made in, 0 until
+    /// netdev-genl sets it just after publication.
+    pub(crate) fn net_cookie(&self) -> u64 {
+        // SAFETY: an aligned `u64` field of the live binding; netdev-genl
+        // writes it once, with `WRITE_ONCE`, after publication, and nothing
+        // else writes it, so every racing access is atomic.
+        unsafe { Atomic::from_ptr(&raw mut (*self.c()).net_cookie) }.load(Relaxed)
     }
 
     /// `vdev`, as [`Binding::dev_atomic`].

@@ -29,7 +29,7 @@ use kernel::{
     error::VTABLE_DEFAULT_ERROR,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
-    sync::atomic::{Atomic, Relaxed},
+    sync::atomic::{Atomic, Full, Relaxed},
     types::Opaque,
 };
 
@@ -135,10 +135,103 @@ fn pp_ref_count<D, B: ProviderBuf<D>>(buf: &B) -> &Atomic<i64> {
 /// # Invariants
 ///
 /// Made only by [`PagePoolRefill::adopt`], from a buffer of the pool's
-/// data; `'r` is the refill it was made in, so it cannot outlive the call
-/// or be handed to another pool.
+/// data, or by [`PagePoolRefill::take_cached`], from the pool's own cache;
+/// `'r` is the refill it was made in, so it cannot outlive the call or be
+/// handed to another pool.
 #[must_use = "dropping a Netmem leaks the buffer its pool now owns"]
 pub(crate) struct Netmem<'r>(bindings::netmem_ref, PhantomData<&'r mut ()>);
+
+/// Page_pool references (`pp_ref_count`) on a `net_iov` a pool holds,
+/// taken by someone outside the pool (a frag handed to a socket's user) and
+/// given back here.
+///
+/// # Invariants
+///
+/// `self.0` is a `net_iov` lent to a page pool, alive for `'a`, on which this
+/// value owns `self.1` (at least one) of its `pp_ref_count` references.
+pub(crate) struct PoolRefs<'a>(NonNull<bindings::net_iov>, i64, PhantomData<&'a ()>);
+
+impl<'a> PoolRefs<'a> {
+    /// Takes over `n` references on `niov`; `None` for none.
+    ///
+    /// # Safety
+    ///
+    /// `niov` is a `net_iov` lent to a page pool and alive for `'a`, on which
+    /// the caller owns `n` `pp_ref_count` references, which it gives up.
+    pub(crate) unsafe fn from_raw(niov: NonNull<bindings::net_iov>, n: u32) -> Option<Self> {
+        // INVARIANT: the caller's references, at least one.
+        (n > 0).then(|| Self(niov, i64::from(n), PhantomData))
+    }
+
+    /// Drops the references, as `page_pool_unref_netmem()` does; if they
+    /// were the last, the `net_iov` is its pool's alone again and is
+    /// returned, to go back to the pool.
+    pub(crate) fn unref(self) -> Option<Unrefed<'a>> {
+        // SAFETY: alive for `'a` (type invariant); the counter is an
+        // `atomic_long_t`, 64-bit here, only ever accessed atomically.
+        let count: &Atomic<i64> =
+            unsafe { Atomic::from_ptr(&raw mut (*self.0.as_ptr()).desc.pp_ref_count.counter) };
+        let n = self.1;
+        // The last references: nobody else can take one (a reference is
+        // only taken from another), so no update is needed but the reset
+        // to one, the count of a buffer the pool holds alone.
+        let left = if count.load(Relaxed) == n {
+            0
+        } else {
+            count.fetch_sub(n, Full) - n
+        };
+        if warn_on_once!(left < 0) {
+            return None;
+        }
+        if left > 0 {
+            return None;
+        }
+        count.store(1, Relaxed);
+        // INVARIANT: the last references are gone; the pool holds it alone.
+        Some(Unrefed(self.0, PhantomData))
+    }
+}
+
+/// A `net_iov` lent to a page pool whose last references outside the pool
+/// were just dropped: it goes back to its pool, into its cache
+/// ([`PagePoolRefill::place`]) or through its recycling ([`Unrefed::recycle`]).
+///
+/// # Invariants
+///
+/// `self.0` is lent to a page pool (its `pp` set), alive for `'a`, and
+/// referenced by nothing outside that pool.
+#[must_use = "an Unrefed net_iov is lost unless it goes back to its pool"]
+pub(crate) struct Unrefed<'a>(NonNull<bindings::net_iov>, PhantomData<&'a ()>);
+
+impl Unrefed<'_> {
+    fn pool(&self) -> *mut bindings::page_pool {
+        // SAFETY: alive (type invariant); a lent `net_iov`'s pool does not
+        // change until the pool gives it back.
+        unsafe { (*self.0.as_ptr()).desc.pp }
+    }
+
+    /// Gives it back to its pool as a freed buffer: the pool's ring, its
+    /// cache if called from its NAPI context, or, if the ring is full, the
+    /// provider's `release_netmem`.
+    pub(crate) fn recycle(self) {
+        let pool = self.pool();
+        if warn_on_once!(pool.is_null()) {
+            return;
+        }
+        // SAFETY: the pool it is lent to is alive (a pool lives until every
+        // buffer it lent comes back), and the buffer is the pool's alone
+        // (type invariant), given to it here; `-1` syncs the whole buffer
+        // (devmem pools sync nothing).
+        unsafe {
+            bindings::page_pool_put_unrefed_netmem(
+                pool,
+                net_iov_to_netmem(self.0.as_ptr()),
+                u32::MAX,
+                false,
+            )
+        };
+    }
+}
 
 /// A netlink message being built, for `nl_fill`.
 #[repr(transparent)]
@@ -342,6 +435,43 @@ impl<T: MemoryProvider> PagePoolRefill<'_, T> {
         // room (checked above); the netmem is one the pool now owns.
         unsafe { bindings::net_mp_netmem_place_in_cache(self.0.as_raw(), netmem.0) };
         Ok(())
+    }
+}
+
+impl<T: MemoryProvider> PagePoolRefill<'_, T> {
+    /// Puts `buf`, this pool's already, into the pool's cache; gives it
+    /// back if it is another pool's or the cache is full.
+    pub(crate) fn place<'u>(&self, buf: Unrefed<'u>) -> Result<(), Unrefed<'u>> {
+        if buf.pool() != self.0.as_raw() || self.cache_room() == 0 {
+            return Err(buf);
+        }
+        // SAFETY: the cache is ours for the call (type invariant) and has
+        // room (checked above); the buffer is this pool's, held by nothing
+        // else (`Unrefed`'s invariant), and already counted as the pool's.
+        unsafe {
+            bindings::net_mp_netmem_place_in_cache(
+                self.0.as_raw(),
+                net_iov_to_netmem(buf.0.as_ptr()),
+            )
+        };
+        Ok(())
+    }
+
+    /// Takes the most recently placed buffer out of the pool's cache, to
+    /// return from `alloc_netmems`.
+    pub(crate) fn take_cached(&self) -> Option<Netmem<'_>> {
+        let pool = self.0.as_raw();
+        // SAFETY: the pool is alive and its cache ours for the call (type
+        // invariant); the first `count` entries are buffers the pool owns.
+        unsafe {
+            let count = (*pool).alloc.count as usize;
+            if count == 0 {
+                return None;
+            }
+            (*pool).alloc.count -= 1;
+            // INVARIANT: a buffer of this pool, returned from this refill.
+            Some(Netmem((*pool).alloc.cache[count - 1], PhantomData))
+        }
     }
 }
 

@@ -22,8 +22,8 @@ use crate::abstractions::percpu_ref::PercpuRef;
 use crate::abstractions::sync::new_spinlock_bh;
 use core::{pin::Pin, ptr::NonNull};
 use kernel::{
-    alloc::KVVec, bindings, device::Device, dma::DataDirection, error::to_result, prelude::*,
-    scatterlist::SGTable, types::Opaque,
+    alloc::KVVec, bindings, device::Device, dma::DataDirection, error::to_result,
+    fs::file::LocalFile, prelude::*, scatterlist::SGTable, sync::SetOnce, types::Opaque,
 };
 
 /// Stage: allocated and initialised; the dma-buf, held here, is not yet
@@ -125,6 +125,7 @@ impl Builder<New> {
         let init = try_pin_init!(BindingStorage {
             free <- new_spinlock_bh!(FreeList::new(), c"binding->free"),
             shape,
+            refill: SetOnce::new(),
             c <- c,
         }? Error);
         let boxed: Pin<KBox<BindingStorage>> =
@@ -295,6 +296,38 @@ impl Builder<Mapped> {
 }
 
 impl Builder<Carved> {
+    /// Gives an RX binding a refill ring: `entries` entries at `offset` in
+    /// the memfd `file`, pinned for the binding's life, and a user
+    /// reference count for each of its `net_iov`s.
+    pub(crate) fn refill_ring(
+        self,
+        file: &LocalFile,
+        offset: u64,
+        entries: u32,
+        extack: &Extack<'_>,
+    ) -> Result<Self> {
+        if self.shape().dir != DataDirection::FromDevice {
+            return Err(EINVAL);
+        }
+        let refill = super::refill::Refill::new(file, offset, entries, self.raw.1.total())
+            .inspect_err(|e| {
+                if *e == EINVAL {
+                    extack.set_msg(
+                        c"refill-ring must lie within a memfd sealed with F_SEAL_SHRINK, \
+                          not against writes",
+                    );
+                } else if *e == EACCES {
+                    extack.set_msg(c"refill-ring fd is not open for writing");
+                }
+            })?;
+        // Only the builder reaches the binding, and this stage runs once:
+        // the slot is empty.
+        if !self.raw.storage().refill.populate(refill) {
+            return Err(EINVAL);
+        }
+        Ok(self)
+    }
+
     /// For a device that moves data with the CPU, maps the dma-buf into the
     /// kernel; then installs the carved `net_iov`s as the free list.
     ///

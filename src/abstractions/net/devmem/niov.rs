@@ -138,7 +138,7 @@ impl<'a> NetIov<'a> {
     /// Its place among the binding's `net_iovs`, in dma-buf order (the
     /// free list's name for it). The size comes from the binding itself: a
     /// wrong one would name another `net_iov` of the binding.
-    fn slot(self) -> usize {
+    pub(crate) fn slot(self) -> usize {
         let size = self.binding().niov_size();
         // An owner's `base_virtual` is its first `net_iov`'s slot times the
         // size (the arena's invariant).

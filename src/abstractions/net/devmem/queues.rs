@@ -156,6 +156,7 @@ impl Binding {
         }
         if !self.is_tx() {
             self.forget_device(own);
+            self.scrub_refill();
             self.unmap();
         }
         Closing::Done
@@ -252,6 +253,7 @@ impl Binding {
             if let Some(dev) = self.dev() {
                 self.forget_device(dev);
             }
+            self.scrub_refill();
             self.unmap();
         }
     }
