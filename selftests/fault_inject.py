@@ -23,13 +23,15 @@ to the run's metrics ("fault_points.<op>"), per flavor.
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from devmem import (Nsim, bind_rx, defer, dma_mappings, dmabuf,  # noqa: E402
-                    dmabuf_attachments, dmabuf_file_count, eq, genl_socket,
-                    metric, netdev_nl, unheld,
+from devmem import (PAGE_SIZE, Nsim, bind_rx, defer, dma_mappings,  # noqa: E402
+                    dmabuf, dmabuf_attachments, dmabuf_file_count, eq,
+                    expect_nl_error, genl_socket,
+                    metric, netdev_nl, seal_write, unheld,
                     page_pools, queue_dmabuf, run_tests, set_hds, test,
                     wait_for)
 from netkit import GUEST_NS, lease_queue  # noqa: E402
@@ -295,6 +297,37 @@ def bind_rx_through_lease():
             lambda nl: bind_rx(nl, gidx, fd, [vq]), netns=GUEST_NS)
     op.check_clean("at the start")
     report("bind_rx_lease", run_op(op))
+
+
+@test
+def bind_rx_with_refill_ring():
+    """bind-rx with a refill ring (Rust): the ring's page, read in from
+    shmem as the pin finds it missing, the pin, the kernel mapping and the
+    user reference array add fault points; no fault leaves the ring's
+    memfd pinned (F_SEAL_WRITE, refused while a page is pinned, goes on
+    once the last binding is freed). C refuses the ring before it
+    allocates anything of a binding."""
+    arm_fault_attrs()
+    ns = device()
+    fd = dmabuf(64)
+    mfd = os.memfd_create("refill-ring", os.MFD_ALLOW_SEALING)
+    defer(os.close, mfd)
+    os.ftruncate(mfd, PAGE_SIZE)
+    fcntl.fcntl(mfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+
+    def do(nl):
+        return nl.bind_rx({"ifindex": ns.ifindex(), "fd": fd,
+                           "queues": [{"id": 1, "type": "rx"}],
+                           "refill-ring": {"fd": mfd, "offset": 0, "entries": 64}})
+    if os.environ.get("DEVMEM_FLAVOR") == "c":
+        nl = netdev_nl()
+        defer(nl.close)
+        expect_nl_error(lambda: do(nl), errno.EOPNOTSUPP)
+        return
+    op = Op("bind_rx_ring", ns, fd, [1], do)
+    op.check_clean("at the start")
+    report("bind_rx_ring", run_op(op))
+    wait_for(lambda: seal_write(mfd) == 0, "the ring's pin to end", timeout=10)
 
 
 @test

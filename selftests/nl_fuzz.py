@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""A seeded, bounded netlink fuzzer for bind-rx, bind-tx, queue-get and
-page-pool-get.
+"""A seeded, bounded netlink fuzzer for bind-rx (with and without a refill
+ring), bind-tx, queue-get and page-pool-get.
 
 Messages are built by hand (not through YNL, which refuses malformed ones)
 from a seeded PRNG: valid requests mixed with wrong attribute types and
@@ -22,6 +22,7 @@ NL_FUZZ_SEED (default 1) and NL_FUZZ_COUNT (default 10000) choose the run.
 """
 
 import errno
+import fcntl
 import os
 import random
 import struct
@@ -51,7 +52,7 @@ class Spec:
         self.cmd = {op: nl.ops[op].req_value
                     for op in ("bind-rx", "bind-tx", "queue-get", "page-pool-get")}
         self.attr = {}
-        for aset in ("dmabuf", "queue-id", "queue", "page-pool"):
+        for aset in ("dmabuf", "queue-id", "queue", "page-pool", "refill-ring"):
             self.attr[aset] = {n: a.value for n, a in nl.attr_sets[aset].attrs.items()}
         self.queue_type_rx = nl.consts["queue-type"].entries["rx"].value
         self.queue_type_tx = nl.consts["queue-type"].entries["tx"].value
@@ -125,6 +126,30 @@ class Fuzzer:
                 out += nla(self.s.attr["dmabuf"]["queues"],
                            nla(1, struct.pack("I", 1)))
         return out
+
+    def ring_nest(self):
+        """A refill-ring nest: mostly the test's ring memfd with valid or
+        boundary values, sometimes another fd, garbage or a missing member."""
+        ra = self.s.attr["refill-ring"]
+        inner = b""
+        if self.r.random() < 0.9:
+            inner += nla(ra["fd"], self.u32(self.r.choice([
+                self.env["ring"], self.env["ring"], self.env["ring"],
+                self.env["memfd"], self.env["fd"], 0xffffffff])))
+        if self.r.random() < 0.9:
+            off = self.r.choice([0, 0, 0, 4096, 1, 1 << 40, (1 << 64) - 4096])
+            inner += nla(ra["offset"], struct.pack("Q", off)
+                         if self.r.random() < 0.95 else self.r.randbytes(4))
+        if self.r.random() < 0.9:
+            inner += nla(ra["entries"], self.u32(self.r.choice(
+                [64, 64, 1, 2, 3, 32768, 65536, 0, 0xffffffff])))
+        if self.r.random() < 0.05:
+            inner += nla(self.r.choice([ra["head-offset"], ra["consumed"],
+                                        self.r.randrange(9, 40)]),
+                         self.r.randbytes(4))
+        if self.r.random() < 0.05:
+            return nla(self.s.attr["dmabuf"]["refill-ring"], inner)  # not nested
+        return nla(NLA_F_NESTED | self.s.attr["dmabuf"]["refill-ring"], inner)
 
     def mangle(self, attrs):
         """Duplicates, unknown attributes, lies about lengths, truncation."""
@@ -203,26 +228,44 @@ class Fuzzer:
         return b"".join(parts)
 
     def message(self, seq):
-        """(op name, bytes) of the next message."""
-        op = self.r.choice(["bind-rx"] * 4 + ["bind-tx"] * 2 + ["queue-get"] * 2
-                           + ["page-pool-get"] * 2)
+        """(op name, bytes) of the next message. "bind-rx-ring" is a bind-rx
+        with a refill-ring nest: only the Rust provider has rings, so
+        tools/fuzz-compare.py compares those by their own rule, and the
+        test sends them on a socket of their own, closed right after, so
+        that a binding Rust made does not outlive the message."""
+        op = self.r.choice(["bind-rx"] * 4 + ["bind-rx-ring"] + ["bind-tx"] * 2
+                           + ["queue-get"] * 2 + ["page-pool-get"] * 2)
         attrs = {"bind-rx": lambda: self.bind("bind-rx"),
+                 "bind-rx-ring": lambda: self.bind("bind-rx"),
                  "bind-tx": lambda: self.bind("bind-tx"),
                  "queue-get": self.queue_get,
                  "page-pool-get": self.page_pool_get}[op]()
         if op.startswith("bind") and self.r.random() < 0.3:
-            attrs = self.valid_bind(op)
+            attrs = self.valid_bind("bind-rx" if op == "bind-rx-ring" else op)
         else:
             attrs = self.mangle(attrs)
+        if op == "bind-rx-ring":
+            attrs += self.ring_nest()
         flags = NLM_F_REQUEST | NLM_F_ACK
         if self.r.random() < 0.08:
             flags |= NLM_F_DUMP
-        cmd = self.s.cmd[op]
+        cmd = self.s.cmd["bind-rx" if op == "bind-rx-ring" else op]
         if self.r.random() < 0.02:
             cmd = self.r.randrange(0, 256)
         version = 1 if self.r.random() < 0.97 else self.r.randrange(0, 256)
         body = struct.pack("BBH", cmd, version, 0) + attrs
         return op, struct.pack("IHHII", 16 + len(body), self.s.family, flags, seq, 0) + body
+
+
+def live_pools(watch, ns):
+    """The device's page pools not yet detached from it, in the order of
+    their queues' NAPI instances. A detached pool lives until its buffers
+    come back, on its own time: naming one could find it on one flavor and
+    not the other. And a queue Rust bound with a ring and restarted has a
+    newer pool than on C: ordered by ID, the same position would name
+    pools of different queues on the two flavors."""
+    live = [p for p in page_pools(watch, ns.ifindex()) if "detach-time" not in p]
+    return [p["id"] for p in sorted(live, key=lambda p: (p.get("napi-id", 0), p["id"]))]
 
 
 def transact(sock, msg, seq):
@@ -253,35 +296,54 @@ def fuzz_bind_queue_page_pool():
     ns.up()
     fd = dmabuf(64)
     memfd = os.memfd_create("nl-fuzz")
+    # A memfd a refill ring may lie in: sealed against shrinking, 66 pages
+    # (the largest ring, at an offset of a page).
+    ring = os.memfd_create("nl-fuzz-ring", os.MFD_ALLOW_SEALING)
+    os.ftruncate(ring, 66 * 4096)
+    fcntl.fcntl(ring, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
     watch = netdev_nl()
-    env = {"ifindex": ns.ifindex(), "fd": fd, "memfd": memfd,
-           "pools": sorted(p["id"] for p in page_pools(watch, ns.ifindex()))}
+    env = {"ifindex": ns.ifindex(), "fd": fd, "memfd": memfd, "ring": ring,
+           "pools": live_pools(watch, ns)}
     spec = Spec()
     fz = Fuzzer(spec, random.Random(SEED), env)
     print(f"# seed {SEED}, {COUNT} messages", flush=True)
     out = open(os.path.join(os.environ.get("DEVMEM_OUT", "/tmp"), "nl_fuzz.txt"), "w")
     counts = {}
+    rings = 0
     sock = None
     for i in range(COUNT):
         if i % SOCK_LIFE == 0:
             if sock:
                 sock.close()
             sock = genl_socket(timeout=30)
-            env["pools"] = sorted(p["id"] for p in page_pools(watch, ns.ifindex()))
+            env["pools"] = live_pools(watch, ns)
         seq = i + 1
         op, msg = fz.message(seq)
-        err = transact(sock, msg, seq)
+        if op == "bind-rx-ring":
+            own = genl_socket(timeout=30)
+            err = transact(own, msg, seq)
+            own.close()
+            # A queue Rust bound and the close restarted has a new page
+            # pool, and the old one lingers until its buffers are back:
+            # both flavors name the pools that are live now.
+            env["pools"] = live_pools(watch, ns)
+        else:
+            err = transact(sock, msg, seq)
         assert err >= 0, f"message {i}: positive netlink error code {-err}"
         counts[err] = counts.get(err, 0) + 1
+        if op == "bind-rx-ring" and not err:
+            rings += 1
         out.write(f"{i} {op} {err} {msg.hex()}\n")
     sock.close()
     out.close()
     os.close(memfd)
+    os.close(ring)
     summary = ", ".join(f"{errno.errorcode.get(e, e) if e else 'ok'} {n}"
                         for e, n in sorted(counts.items()))
     print(f"# errnos: {summary}", flush=True)
     metric("nl_fuzz.messages", COUNT)
     metric("nl_fuzz.accepted", counts.get(0, 0))
+    metric("nl_fuzz.ring_binds_accepted", rings)
     assert counts.get(0, 0) > 0, "no message was accepted: the fuzzer tests only the parser"
     # Every binding went with its socket.
     wait_for(lambda: dmabuf_attachments(fd) == [], "the dma-buf to be detached")

@@ -28,7 +28,8 @@ from devmem import (PAGE_SIZE, DevmemRx, NsimPair, bind_rx,  # noqa: E402
                     defer, dmabuf_get, eq, expect_nl_error, metric, netdev_nl,
                     queue_dmabuf, ready_nsim, remote_send, run_tests,
                     system_heap, test, udmabuf_scattered)
-from stream import SRC, SRC_LEN, assert_released, source  # noqa: E402
+from stream import (SRC, SRC_LEN, assert_released, assert_same_bytes,  # noqa: E402
+                    source)
 
 KiB, MiB = 1 << 10, 1 << 20
 # Eight 1 MiB blocks from the system heap: every segment is aligned to any
@@ -129,10 +130,7 @@ def stream(niov, port):
         tokens_used += len(tokens)
         eq(rx.dontneed(tokens), len(tokens), "frags freed by DONTNEED")
     eq(total, SRC_LEN, "bytes received")
-    if b"".join(got) != src:
-        data = b"".join(got)
-        first = next(i for i in range(total) if data[i] != src[i])
-        raise AssertionError(f"payload differs from what was sent at byte {first}")
+    assert_same_bytes(got, src)
     eq(sender.wait(timeout=60), 0, "sender exit")
     for off, size in frags:
         assert off + size <= BUF, f"frag {off}+{size} past the buffer"

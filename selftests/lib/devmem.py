@@ -144,10 +144,43 @@ def run_tests(suite):
             print(f"ok {i} {name} # SKIP {skip}", flush=True)
         else:
             print(f"ok {i} {name} # time={time.monotonic() - t0:.2f}s", flush=True)
-    sys.exit(1 if failed else 0)
+    # What the tests shared (suite_scoped) goes last; leaving something
+    # behind there fails the suite.
+    global _cleanups
+    _cleanups = _suite_cleanups
+    left = cleanup_all()
+    if left:
+        print(f"# suite cleanup failed: {'; '.join(left)}", flush=True)
+    sys.exit(1 if failed or left else 0)
 
 
 _cleanups = []
+_suite_cleanups = []
+
+
+def suite_cleanup_now():
+    """Runs now what suite_scoped deferred: for a test that needs to itself
+    what the suite shared (the one netdevsim pair's netns name)."""
+    global _cleanups
+    saved, _cleanups = _cleanups, _suite_cleanups
+    try:
+        left = cleanup_all()
+    finally:
+        _cleanups = saved
+    if left:
+        raise AssertionError(f"suite cleanup failed: {'; '.join(left)}")
+
+
+def suite_scoped(make, *args):
+    """Makes something a suite's tests share (a netdevsim pair, whose setup
+    costs more than most tests): what `make` defers runs once the last test
+    is done, not after the test that happened to make it."""
+    global _cleanups
+    saved, _cleanups = _cleanups, _suite_cleanups
+    try:
+        return make(*args)
+    finally:
+        _cleanups = saved
 
 
 def defer(fn, *args):
@@ -506,6 +539,16 @@ def dmabuf_attachments(fd):
     return devs
 
 
+def seal_write(fd):
+    """F_SEAL_WRITE on the memfd `fd`: 0, or the errno (EBUSY while a page
+    of it is pinned or mapped shared and writable)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE)
+        return 0
+    except OSError as e:
+        return e.errno
+
+
 def dmabuf_file_count(fd):
     """The reference count of the dma-buf file behind fd, from bufinfo: the
     user's fd and mappings, and one for each binding that holds it (a
@@ -726,6 +769,79 @@ SCM_DEVMEM_LINEAR = 78
 SCM_DEVMEM_DMABUF = 79
 SO_DEVMEM_DONTNEED = 80
 DMABUF_CMSG = struct.Struct("QIIII")  # offset, size, token, dmabuf id, flags
+SO_DEVMEM_REFILL_RING = 85
+DMABUF_CMSG_REFILL_RING = 1
+
+
+class RefillRing:
+    """User space's side of a refill ring (Documentation/refill-ring.md):
+    a memfd sealed against shrinking, mapped shared. `request()` is the
+    bind-rx nest, `attach(reply)` takes the layout the kernel replied with,
+    and `give(offsets, flush)` produces entries at tail, calling `flush`
+    (dmabuf-flush) while the ring is full."""
+
+    def __init__(self, entries=1024, line=64):
+        import mmap
+        self.entries = entries
+        self.bytes = 2 * line + 8 * entries
+        size = -(-self.bytes // PAGE_SIZE) * PAGE_SIZE
+        self.memfd = os.memfd_create("refill-ring", os.MFD_ALLOW_SEALING)
+        defer(os.close, self.memfd)
+        os.ftruncate(self.memfd, size)
+        fcntl.fcntl(self.memfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+        self.map = mmap.mmap(self.memfd, size)
+        self._head = self._tail = self._slots = None
+        defer(self.close)
+        self.head_off = self.tail_off = self.entries_off = None
+        self.tail = 0
+        self.given = 0
+
+    def request(self):
+        return {"fd": self.memfd, "offset": 0, "entries": self.entries}
+
+    def close(self):
+        # The ctypes views export the mapping's buffer: drop them first.
+        self._head = self._tail = self._slots = None
+        self.map.close()
+
+    def attach(self, reply):
+        r = reply["refill-ring"]
+        self.head_off = r["head-offset"]
+        self.tail_off = r["tail-offset"]
+        self.entries_off = r["entries-offset"]
+        # Whole, aligned loads and stores, as the kernel's are: ctypes
+        # scalars over the mapping, not byte copies that could tear.
+        self._head = ctypes.c_uint32.from_buffer(self.map, self.head_off)
+        self._tail = ctypes.c_uint32.from_buffer(self.map, self.tail_off)
+        self._slots = (ctypes.c_uint64 * self.entries).from_buffer(
+            self.map, self.entries_off)
+        self.tail = self._tail.value
+
+    def head(self):
+        return self._head.value
+
+    def set_tail(self, tail):
+        """Publish `tail` (also what a hostile user may write)."""
+        self.tail = tail & 0xffffffff
+        self._tail.value = self.tail
+
+    def give(self, offsets, flush):
+        """Writes one entry per offset. x86 keeps stores in program order,
+        so the entry is visible before the tail that publishes it."""
+        mask = self.entries - 1
+        for off in offsets:
+            while (self.tail - self.head()) & 0xffffffff >= self.entries:
+                flush()
+            self._slots[self.tail & mask] = off
+            self.set_tail(self.tail + 1)
+            self.given += 1
+
+    def optin(self, sock, dmabuf_id, memfd=None):
+        """SO_DEVMEM_REFILL_RING on `sock` (a listener's accepted sockets
+        inherit it), proving access with `memfd` (the ring's by default)."""
+        sock.setsockopt(socket.SOL_SOCKET, SO_DEVMEM_REFILL_RING,
+                        struct.pack("Ii", dmabuf_id,
+                                    self.memfd if memfd is None else memfd))
 
 
 class DevmemRx:
@@ -738,7 +854,7 @@ class DevmemRx:
     only reads. Everything is undone at test cleanup."""
 
     def __init__(self, pair, port, queue=2, pages=1024, fd=None,
-                 rx_page_size=None, bind=None):
+                 rx_page_size=None, bind=None, ring=None, optin=True):
         self.pair, self.port, self.queue = pair, port, queue
         # A dma-buf handed in is ours from here, whatever fails below.
         self.fd, self.mem = fd, None
@@ -765,7 +881,17 @@ class DevmemRx:
         self.last_frags = []
         self.nl = netdev_nl()
         defer(self.close_binding)
-        if bind is None:
+        self.ring = ring
+        if ring is not None:
+            req = {"ifindex": ifindex, "fd": self.fd,
+                   "queues": [{"id": queue, "type": "rx"}],
+                   "refill-ring": ring.request()}
+            if rx_page_size is not None:
+                req["rx-page-size"] = rx_page_size
+            reply = self.nl.bind_rx(req)
+            ring.attach(reply)
+            self.id = reply["id"]
+        elif bind is None:
             self.id = bind_rx(self.nl, ifindex, self.fd, [queue],
                               rx_page_size)["id"]
         else:
@@ -776,8 +902,11 @@ class DevmemRx:
         defer(self.lsock.close)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((pair.V6[0], port))
+        if ring is not None and optin:
+            ring.optin(self.lsock, self.id)
         self.lsock.listen(1)
         self.conn = None
+        self.ring_frags = []
 
     def drop_buffer(self):
         """Let go of the dma-buf (mapping and fd), as a user may while it is
@@ -809,20 +938,36 @@ class DevmemRx:
         data, anc, _, _ = self.conn.recvmsg(bufsize, 4096, MSG_SOCK_DEVMEM)
         out, tokens, linear, pos = [], [], 0, 0
         self.last_frags = []
+        self.ring_frags = []
         for level, typ, c in anc:
             if level != socket.SOL_SOCKET:
                 continue
-            off, size, token, dmabuf_id, _ = DMABUF_CMSG.unpack(c[:DMABUF_CMSG.size])
+            off, size, token, dmabuf_id, flags = DMABUF_CMSG.unpack(c[:DMABUF_CMSG.size])
             if typ == SCM_DEVMEM_DMABUF:
                 assert dmabuf_id == self.id, f"frag from dma-buf {dmabuf_id}"
                 out.append(self.mem[off:off + size] if read_back else bytes(size))
-                tokens.append(token)
+                if flags & DMABUF_CMSG_REFILL_RING:
+                    assert token == 0xffffffff, f"ring frag with token {token}"
+                    self.ring_frags.append(off)
+                else:
+                    assert flags == 0, f"cmsg flags {flags:#x}"
+                    tokens.append(token)
                 self.last_frags.append((off, size))
             elif typ == SCM_DEVMEM_LINEAR:
                 out.append(data[pos:pos + size])
                 pos += size
                 linear += size
         return b"".join(out), tokens, linear
+
+    def flush(self):
+        """dmabuf-flush: the kernel drains the ring now."""
+        self.nl.dmabuf_flush({"id": self.id})
+
+    def give_back(self, offsets=None):
+        """Return ring frags (those of the last recv by default) through
+        the ring."""
+        self.ring.give(self.ring_frags if offsets is None else offsets,
+                       self.flush)
 
     def dontneed(self, tokens):
         """Give frags back; returns how many the kernel freed."""

@@ -37,6 +37,16 @@ def receive(rx, nbytes, give_back=True):
     return b"".join(got), held
 
 
+def assert_same_bytes(got, src):
+    """The payload received, `got` (a list of chunks), is `src`; otherwise
+    names the first byte that differs."""
+    data = b"".join(got)
+    if data != src:
+        first = next((i for i in range(min(len(data), len(src)))
+                      if data[i] != src[i]), min(len(data), len(src)))
+        raise AssertionError(f"payload differs from what was sent at byte {first}")
+
+
 def assert_released(rx, timeout=20):
     """The binding's attachment and every buffer its pools lent are gone."""
     def clean():
