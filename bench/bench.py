@@ -19,7 +19,15 @@ Writes one "row value unit" line per measurement to OUT (argument 1):
                validated) and plain TCP recv: MiB/s and system CPU s per GiB
   niov:*       devmem TCP into 4, 16 and 64 KiB net_iovs (bind-rx
                rx-page-size; a Python receiver, as ncdevmem of 7.2 has no
-               option for it): MiB/s, system CPU s per GiB, tokens per GiB
+               option for it), frags given back with SO_DEVMEM_DONTNEED:
+               MiB/s, system CPU s per GiB (the whole guest's, sender and
+               softirqs included), tokens and syscalls per GiB
+  ring:*       the same streams received in C (bench/user/devmem_rx.c),
+               frags given back with SO_DEVMEM_DONTNEED and through a
+               refill ring (Rust only; C refuses the ring and writes only
+               the DONTNEED rows): the receiver's CPU time per GiB (exact,
+               nearly all of it system time), the whole guest's system
+               CPU, MiB/s, frags, syscalls
   scale:*      bind-rx, unbind and the free after it, of 1 to 8 GiB dma-bufs:
                ms (bind-cpu, unbind-cpu: CPU time as above; map-alone-cpu,
                unmap-alone-cpu: the same dma-buf mapped and unmapped for the
@@ -32,6 +40,7 @@ BENCH_SCALE=smoke runs every row once with tiny counts (the bench:smoke test
 of make check, which asserts only that numbers come out).
 """
 
+import errno
 import os
 import re
 import signal
@@ -44,7 +53,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "selftests", "lib"))
 from devmem import (MSG_SOCK_DEVMEM, SCM_DEVMEM_DMABUF, DevmemRx,  # noqa: E402
-                    NsimPair, PAGE_SIZE, bind_rx,
+                    NlError, NsimPair, PAGE_SIZE, RefillRing, bind_rx,
                     cleanup_all, dmabuf_attachments, dmabuf_get, netdev_nl,
                     ready_nsim, system_heap, tcp_listening, udmabuf,
                     udmabuf_scattered, udmabuf_small_pages, unheld, wait_for)
@@ -52,6 +61,7 @@ from devmem import (MSG_SOCK_DEVMEM, SCM_DEVMEM_DMABUF, DevmemRx,  # noqa: E402
 RUN = "/sys/kernel/debug/devmem_bench/run"
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
 NCDEVMEM = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "ncdevmem")
+DEVMEM_RX = os.path.join(os.environ.get("DEVMEM_TOOLS", "."), "devmem_rx")
 
 results = []
 # Where main() writes the rows, each as it comes, so that a boot that dies
@@ -394,54 +404,198 @@ def rows_tcp():
     emit("tcp:plain_sys_s_per_GiB", cpu * 1024 / mib, "s")
 
 
+def perf_start(name):
+    """With BENCH_PERF set, samples every CPU of the guest (perf's
+    cpu-clock, with call chains) until perf_stop(): where a stream's kernel
+    time goes, written beside the rows as perf-NAME.txt. The sampling costs
+    CPU of its own, so the rows of such a run are not comparable."""
+    if not os.environ.get("BENCH_PERF") or not OUT:
+        return None
+    # perf's file on the guest's tmpfs: on the shared result directory it
+    # is left unfinished.
+    data = f"/tmp/perf-{name}.data"
+    p = subprocess.Popen(["perf", "record", "-q", "-a", "-g", "-F", "997",
+                          "-e", "cpu-clock", "-o", data],
+                         stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    return p, data
+
+
+def perf_stop(prof):
+    if not prof:
+        return
+    p, data = prof
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=120)
+    with open(os.path.join(os.path.dirname(OUT),
+                           os.path.basename(data)[:-len(".data")] + ".txt"),
+              "w") as f:
+        for sort in ("comm,sym", "sym"):
+            f.write(f"### --sort {sort}\n")
+            f.flush()
+            subprocess.run(["perf", "report", "-i", data, "--stdio",
+                            "--no-children", "-g", "none", "--sort", sort,
+                            "--percent-limit", "0.3"], stdout=f,
+                           stderr=subprocess.DEVNULL)
+        f.write("### callers, --sort sym, children\n")
+        f.flush()
+        subprocess.run(["perf", "report", "-i", data, "--stdio",
+                        "--children", "-g", "caller,0.5,callee", "--sort", "sym",
+                        "--percent-limit", "2"], stdout=f,
+                       stderr=subprocess.DEVNULL)
+    os.unlink(data)
+
+
+def niov_stream(kib, port, mib):
+    """One devmem TCP stream of `mib` MiB into net_iovs of `kib` KiB on a
+    fresh pair and binding, received in Python, which gives every frag back
+    with SO_DEVMEM_DONTNEED (up to 128 tokens a call) after each recvmsg.
+    Returns (seconds, whole-guest system CPU s, frags, syscalls made to
+    receive and give back)."""
+    pair = NsimPair(queues=4)
+    rx = DevmemRx(pair, port, fd=system_heap(16 << 20),
+                  rx_page_size=kib << 10)
+    sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
+    rx.accept(timeout=60)
+    calls = 0
+    prof = perf_start(f"niov-{kib}k")
+    c0, t1, total, nfrags = sys_cpu_s(), time.monotonic(), 0, 0
+    while True:
+        # Up to 1 MiB per call: with 4 KiB frags that is 256 cmsgs, which
+        # the 16 KiB control buffer holds.
+        data, anc, _, _ = rx.conn.recvmsg(1 << 20, 16 << 10, MSG_SOCK_DEVMEM)
+        calls += 1
+        cm = [struct.unpack_from("QIII", c) for lvl, typ, c in anc
+              if typ == SCM_DEVMEM_DMABUF]
+        if not cm and not data:
+            break
+        total += sum(c[1] for c in cm)
+        nfrags += len(cm)
+        if cm:
+            rx.dontneed([c[2] for c in cm])
+            calls += -(-len(cm) // 128)
+    elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
+    perf_stop(prof)
+    sender.wait(timeout=600)
+    if total != mib << 20 or sender.returncode:
+        raise RuntimeError(f"{kib} KiB net_iovs: {total} bytes, sender "
+                           f"exit {sender.returncode}")
+    st = dmabuf_get(rx.nl, rx.id)
+    if st["tokens"]:
+        raise RuntimeError(f"left outstanding: {st}")
+    cleanup_all()
+    return elapsed, cpu, nfrags, calls
+
+
+# The dma-buf of the ring rows: its net_iovs, at most 4096 (4 KiB ones),
+# all fit in the ring, so that bench/user/devmem_rx.c never finds it full.
+RX_DMABUF = 16 << 20
+RX_RING_ENTRIES = 4096
+
+
+def rx_c_stream(kib, port, mib, ring):
+    """One devmem TCP stream of `mib` MiB into net_iovs of `kib` KiB on a
+    fresh pair and binding, received by bench/user/devmem_rx.c, which gives
+    every frag back after each recvmsg with SO_DEVMEM_DONTNEED or, with
+    `ring`, through the binding's refill ring. Returns the receiver's report: bytes,
+    frags, calls (syscalls to receive and give back), elapsed, cpu (its CPU
+    time, exact), sys and user (the tick-sampled split of it); and guest_sys,
+    the whole guest's system CPU (sender and softirqs included)."""
+    pair = NsimPair(queues=4)
+    rr = RefillRing(entries=RX_RING_ENTRIES) if ring else None
+    rx = DevmemRx(pair, port, fd=system_heap(RX_DMABUF),
+                  rx_page_size=kib << 10, ring=rr)
+    sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
+    rx.accept(timeout=60)
+    fd = rx.conn.fileno()
+    cmd = [DEVMEM_RX, str(fd), "ring" if ring else "dontneed", str(mib << 20)]
+    fds = [fd]
+    if ring:
+        cmd += [str(rr.memfd), str(len(rr.map)), str(rr.head_off),
+                str(rr.tail_off), str(rr.entries_off), str(rr.entries)]
+        fds.append(rr.memfd)
+    prof = perf_start(f"{'ring' if ring else 'dontneed'}-{kib}k")
+    c0 = sys_cpu_s()
+    p = subprocess.run(cmd, pass_fds=fds, capture_output=True, text=True,
+                       timeout=600)
+    guest_sys = sys_cpu_s() - c0
+    perf_stop(prof)
+    if p.returncode:
+        sender.kill()
+    sender.wait(timeout=600)
+    if p.returncode or sender.returncode:
+        raise RuntimeError(f"{kib} KiB net_iovs, ring={ring}: devmem_rx exit "
+                           f"{p.returncode} ({p.stderr.strip()}), sender exit "
+                           f"{sender.returncode}")
+    r = {k: float(v) for k, v in
+         (kv.split("=") for kv in p.stdout.split())}
+    r["guest_sys"] = guest_sys
+    if ring:
+        rx.flush()
+    st = dmabuf_get(rx.nl, rx.id)
+    if st["tokens"] or st.get("user-refs"):
+        raise RuntimeError(f"left outstanding: {st}")
+    cleanup_all()
+    return r
+
+
 def rows_niov():
-    """devmem TCP into net_iovs of 4, 16 and 64 KiB (rx-page-size), each
-    stream on a fresh pair and binding. The receiver gives every frag back
-    after each recvmsg; what it pays in the kernel per GiB is the row."""
+    """devmem TCP into net_iovs of 4, 16 and 64 KiB (rx-page-size), frags
+    given back with SO_DEVMEM_DONTNEED: what it costs in the kernel per
+    GiB is the row."""
     mib = 4 if SMOKE else int(os.environ.get("BENCH_TCP_MIB", "256"))
     for i, kib in enumerate((4, 16, 64)):
-        pair = NsimPair(queues=4)
-        port = 5210 + i
-        rx = DevmemRx(pair, port, fd=system_heap(16 << 20),
-                      rx_page_size=kib << 10)
-        sender = subprocess.Popen(send_cmd(pair, port, mib), shell=True)
-        rx.accept(timeout=60)
-        c0, t1, total, ntok = sys_cpu_s(), time.monotonic(), 0, 0
-        while True:
-            # Up to 1 MiB per call: with 4 KiB frags that is 256 tokens,
-            # whose cmsgs the 16 KiB control buffer holds.
-            data, anc, _, _ = rx.conn.recvmsg(1 << 20, 16 << 10,
-                                              MSG_SOCK_DEVMEM)
-            tokens = [struct.unpack_from("QIII", c)[2] for lvl, typ, c in anc
-                      if typ == SCM_DEVMEM_DMABUF]
-            if not tokens and not data:
-                break
-            total += sum(struct.unpack_from("QI", c)[1] for lvl, typ, c in anc)
-            ntok += len(tokens)
-            if tokens:
-                rx.dontneed(tokens)
-        elapsed, cpu = time.monotonic() - t1, sys_cpu_s() - c0
-        sender.wait(timeout=600)
-        if total != mib << 20 or sender.returncode:
-            raise RuntimeError(f"{kib} KiB net_iovs: {total} bytes, sender "
-                               f"exit {sender.returncode}")
-        if dmabuf_get(rx.nl, rx.id)["tokens"]:
-            raise RuntimeError("tokens left outstanding")
+        elapsed, cpu, nfrags, calls = niov_stream(kib, 5210 + i, mib)
         emit(f"niov:{kib}k_MiBps", mib / elapsed, "MiB/s")
         emit(f"niov:{kib}k_sys_s_per_GiB", cpu * 1024 / mib, "s")
-        emit(f"niov:{kib}k_tokens_per_GiB", ntok * 1024 / mib, "tokens")
-        cleanup_all()
+        emit(f"niov:{kib}k_tokens_per_GiB", nfrags * 1024 / mib, "tokens")
+        emit(f"niov:{kib}k_syscalls_per_GiB", calls * 1024 / mib, "calls")
+
+
+def rows_ring():
+    """devmem TCP into net_iovs of 4, 16 and 64 KiB, received in C
+    (bench/user/devmem_rx.c), frags given back with SO_DEVMEM_DONTNEED and then
+    through a refill ring (Documentation/refill-ring.md): the receiver's
+    CPU time per GiB, throughput and syscalls. The receiver's CPU time is
+    the scheduler's exact count, and nearly all of it is system time (it
+    only walks the cmsgs in user space); the kernel's split into user and
+    system is sampled at the tick, which under instruction counting can
+    put a whole run on one side, so it is not a row. Only the Rust provider has a ring: on C the ring's bind
+    is refused and only the DONTNEED rows, the reference, are written."""
+    mib = 4 if SMOKE else int(os.environ.get("BENCH_TCP_MIB", "256"))
+    has_ring = True
+    for i, kib in enumerate((4, 16, 64)):
+        for mode in ("dontneed", "ring"):
+            if mode == "ring" and not has_ring:
+                continue
+            try:
+                r = rx_c_stream(kib, 5220 + 2 * i + (mode == "ring"), mib,
+                                mode == "ring")
+            except NlError as e:
+                if e.error != errno.EOPNOTSUPP or mode != "ring":
+                    raise
+                print("bench: ring rows: this provider has no refill ring",
+                      flush=True)
+                cleanup_all()
+                has_ring = False
+                continue
+            name = f"ring:{kib}k_{mode}"
+            emit(f"{name}_MiBps", mib / r["elapsed"], "MiB/s")
+            emit(f"{name}_rx_cpu_s_per_GiB", r["cpu"] * 1024 / mib, "s")
+            emit(f"{name}_sys_s_per_GiB", r["guest_sys"] * 1024 / mib, "s")
+            emit(f"{name}_frags_per_GiB", r["frags"] * 1024 / mib, "frags")
+            emit(f"{name}_syscalls_per_GiB", r["calls"] * 1024 / mib, "calls")
 
 
 ROWS = {"pp": rows_pp, "fill": rows_fill, "bind": rows_bind, "tcp": rows_tcp,
-        "niov": rows_niov, "scale": rows_scale}
+        "niov": rows_niov, "ring": rows_ring, "scale": rows_scale}
 
 
 def main():
     global OUT
     out = sys.argv[1]
     OUT = out + ".part"
-    which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp niov").split()
+    which = (os.environ.get("BENCH_ROWS") or "pp fill bind tcp niov ring").split()
     rc = 0
     for r in which:
         t0 = time.monotonic()

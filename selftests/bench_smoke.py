@@ -86,13 +86,46 @@ def smoke_devmem_tcp_and_plain_tcp():
 def smoke_net_iov_sizes():
     got = check_row(bench.rows_niov, [f"niov:{k}k_{m}" for k in (4, 16, 64)
                                       for m in ("MiBps", "sys_s_per_GiB",
-                                                "tokens_per_GiB")])
+                                                "tokens_per_GiB",
+                                                "syscalls_per_GiB")])
     # A frag lies within one net_iov, so a GiB takes at least one token
     # per net_iov of it.
     for k in (4, 16, 64):
         tok = got[f"niov:{k}k_tokens_per_GiB"]
         assert tok >= (1 << 30) // (k << 10), \
             f"{tok} tokens per GiB at {k} KiB net_iovs: frags larger than a net_iov"
+
+
+@test
+def smoke_refill_ring_rows():
+    """The C receiver's rows: DONTNEED on both flavors, the refill ring on
+    Rust only (C refuses it and writes none); a frag per net_iov at least,
+    every byte received (devmem_rx checks), nothing left outstanding
+    (rx_c_stream checks), and the ring making no DONTNEED call: fewer
+    syscalls than DONTNEED, which makes at least one per 128 frags."""
+    stats = ("MiBps", "rx_cpu_s_per_GiB", "sys_s_per_GiB", "frags_per_GiB",
+             "syscalls_per_GiB")
+    modes = ("dontneed",) if os.environ.get("DEVMEM_FLAVOR") == "c" \
+        else ("dontneed", "ring")
+    got = check_row(bench.rows_ring, [f"ring:{k}k_{m}_{s}" for k in (4, 16, 64)
+                                      for m in modes for s in stats])
+    for k in (4, 16, 64):
+        for m in modes:
+            n = got[f"ring:{k}k_{m}_frags_per_GiB"]
+            assert n >= (1 << 30) // (k << 10), \
+                f"{n} frags per GiB at {k} KiB net_iovs: frags larger than a net_iov"
+    if "ring" not in modes:
+        assert not [r for r in got if "_ring_" in r], f"ring rows on C: {got}"
+        return
+    for k in (4, 16, 64):
+        d = got[f"ring:{k}k_dontneed_syscalls_per_GiB"]
+        frags = got[f"ring:{k}k_dontneed_frags_per_GiB"]
+        assert d >= frags / 128, f"{d} DONTNEED syscalls per GiB for {frags} frags"
+        r = got[f"ring:{k}k_ring_syscalls_per_GiB"]
+        rfrags = got[f"ring:{k}k_ring_frags_per_GiB"]
+        # Only recvmsg: at most one per frag, and one to see the end.
+        assert r <= rfrags + (1 << 30) / (4 << 20), \
+            f"{r} syscalls per GiB for {rfrags} frags with the ring"
 
 
 @test

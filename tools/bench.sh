@@ -39,7 +39,7 @@ echo "flavor,mode,boot,row,value,unit" >"$samples"
 # of their own, with the memory those buffers need: BENCH_SCALE_BOOTS_ICOUNT
 # (2) and BENCH_SCALE_BOOTS_WALL (1) per flavor, a VM of BENCH_SCALE_MEMORY
 # (14G) and udmabuf's size limit raised to match.
-rows=${BENCH_ROWS:-pp fill bind tcp niov scale}
+rows=${BENCH_ROWS:-pp fill bind tcp niov ring scale}
 main_rows=$(tr ' ' '\n' <<<"$rows" | { grep -vx scale || true; } | xargs)
 scale_rows=$(tr ' ' '\n' <<<"$rows" | { grep -x scale || true; } | xargs)
 scale_icount=${BENCH_SCALE_BOOTS_ICOUNT:-2}
@@ -65,7 +65,7 @@ boot() {
 		"$DEVMEM_ROOT/tools/vm-run.sh" -t "$tmo" --bench "${build[$f]}" "$R" \
 		env DEVMEM_TREE="$tree" DEVMEM_TOOLS="$tools" BENCH_ROWS="$brows" \
 		BENCH_SCALE="${BENCH_SCALE:-}" BENCH_TCP_MIB="${BENCH_TCP_MIB:-256}" \
-		BENCH_SCALE_MIB="${BENCH_SCALE_MIB:-}" \
+		BENCH_SCALE_MIB="${BENCH_SCALE_MIB:-}" BENCH_PERF="${BENCH_PERF:-}" \
 		"$VENV/bin/python" "$DEVMEM_ROOT/bench/bench.py" "$R/bench.out"; then
 		say "bench: boot $k/$total ($f, $tag) failed: $(cat "$R/verdict" 2>/dev/null); see $R"
 		fail=1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the userspace tools the VM tests use from the kernel tree (upstream
 # ncdevmem, against the build's exported headers; the BPF objects of the
-# netkit devmem suites). Prints the output dir.
+# netkit devmem suites) and the benchmark's receiver (bench/user/devmem_rx.c).
+# Prints the output dir.
 #   tools/build-selftest-tools.sh BUILD_DIR
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -19,6 +20,13 @@ if ! PATH="$VENV/bin:$PATH" make -s -C "$tree/tools/testing/selftests/drivers/ne
 	die "ncdevmem build failed (log: $out/build.log)"
 fi
 [ -x "$out/ncdevmem" ] || die "ncdevmem missing after build"
+
+# The benchmark's devmem TCP receiver (bench/bench.py's ring rows).
+if ! gcc -O2 -Wall -Werror -isystem "$build/usr/include" -o "$out/devmem_rx" \
+	"$DEVMEM_ROOT/bench/user/devmem_rx.c" >"$out/devmem_rx.log" 2>&1; then
+	cat "$out/devmem_rx.log" >&2
+	die "bench/user/devmem_rx.c failed to build"
+fi
 
 # Upstream's netkit devmem suites, run as their own main() runs them: their
 # NetDrvContEnv loads nk_*.bpf.o from the test's directory and main() takes
