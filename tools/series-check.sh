@@ -14,6 +14,9 @@
 # which provider each prefix built. The config is tinyconfig, vm.config,
 # the KUnit suite, and the flavor. Prints a line per build and
 # `N passed, N failed`. Slow (a full build first): not part of make check.
+# SERIES_CHECK_ONLY="K ..." builds only those prefixes of the combined
+# chain (K patches applied, as numbered in apply-order) and skips the
+# netdevsim chain: for checking the patches a change touched.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -67,10 +70,14 @@ mapfile -t netdevsim < <(ls "$exp"/2-netdevsim/[0-9]*.patch | grep -v /0000-)
 for flavor in "${flavors[@]}"; do
 	[ -f "$DEVMEM_ROOT/tools/config/$flavor.config" ] || die "unknown flavor $flavor"
 	for k in $(seq 1 ${#netdevsim[@]}); do
+		[ -z "${SERIES_CHECK_ONLY:-}" ] || break
 		build_prefix "$flavor" netdevsim "$(basename "${netdevsim[k - 1]}" .patch | cut -c1-4)" \
 			"${netdevsim[@]:0:k}"
 	done
 	for k in $(seq 0 ${#combined[@]}); do
+		if [ -n "${SERIES_CHECK_ONLY:-}" ] && ! grep -qw "$k" <<<"$SERIES_CHECK_ONLY"; then
+			continue
+		fi
 		name=$([ "$k" = 0 ] && echo "0000-linux-$KVER" ||
 			basename "${combined[k - 1]}" .patch | cut -c1-4)
 		build_prefix "$flavor" combined "$name" "${combined[@]:0:k}"
