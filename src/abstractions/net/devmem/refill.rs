@@ -172,13 +172,30 @@ impl Refill {
         })
     }
 
-    /// Consumes every entry user space produced, returning each `net_iov`
-    /// whose last reference goes to its pool (dmabuf-flush). Reached only
-    /// through [`Binding::flush_refill`], as `drain_into`.
+    /// Consumes the entries user space produced, up to one ring's worth,
+    /// returning each `net_iov` whose last reference goes to its pool
+    /// (dmabuf-flush). The ring's lock, which keeps bottom halves off, is
+    /// held for [`FLUSH_BATCH`] entries at a time, not for a whole ring of
+    /// up to [`MAX_ENTRIES`]; and a user that keeps producing does not keep
+    /// the flush going. Reached
+    /// only through [`Binding::flush_refill`], as `drain_into`.
     pub(super) fn flush(&self, binding: &Binding) -> usize {
-        self.ring.lock().drain(usize::MAX, |entry| {
-            self.give_back(binding, entry, &mut |last| last.recycle())
-        })
+        let mut accepted = 0;
+        let mut consumed = 0;
+        while consumed < u64::from(self.entries) {
+            let mut ring = self.ring.lock();
+            let (before, _) = ring.counters();
+            accepted += ring.drain(FLUSH_BATCH, |entry| {
+                self.give_back(binding, entry, &mut |last| last.recycle())
+            });
+            let (after, _) = ring.counters();
+            drop(ring);
+            if after == before {
+                break;
+            }
+            consumed += after - before;
+        }
+        accepted
     }
 
     /// Closes every user reference of `binding` (its last queue is gone):
@@ -212,6 +229,11 @@ impl Refill {
 /// lines of indices, the ring fits in [`crate::abstractions::memfd::MAX_PAGES`]
 /// pages of 4 KiB.
 pub(crate) const MAX_ENTRIES: u32 = 32768;
+
+/// Entries dmabuf-flush consumes per hold of the ring's lock: a page
+/// pool's refill batch, less than a drain from NAPI may take at once (the
+/// room in a pool's cache, up to `PP_ALLOC_CACHE_SIZE`).
+const FLUSH_BATCH: usize = bindings::PP_ALLOC_CACHE_REFILL as usize;
 
 /// Set in a `net_iov`'s count by [`UserRefs::scrub`]: no reference may be
 /// given or put any more.
