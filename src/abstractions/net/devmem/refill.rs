@@ -110,6 +110,13 @@ impl Refill {
         self.refs.put(slot)
     }
 
+    /// Whether this is `binding`'s ring: its counts index that binding's
+    /// `net_iov`s and no other's, so the drains, the flush and the scrub
+    /// check it before they drop a page_pool reference on one.
+    fn is_of(&self, binding: &Binding) -> bool {
+        binding.refill().is_some_and(|r| core::ptr::eq(r, self))
+    }
+
     /// Gives back the `net_iov` an entry names, if user space holds a
     /// reference on it: the reference goes, and with it the page_pool
     /// reference it stood for; a `net_iov` whose last reference that was
@@ -127,17 +134,19 @@ impl Refill {
         // counts.
         // SAFETY: a pure computation on two integers.
         let slot = unsafe { bindings::array_index_nospec(slot, n) };
-        if !self.refs.put(slot) {
-            return false;
-        }
-        // There are as many counts as slots (`Refill::new`).
-        let Some(niov) = binding.niov_at_slot(slot) else {
+        // The `net_iov` first, so that a count is only taken back when its
+        // page_pool reference can be dropped. There are as many counts as
+        // slots (`Refill::new`), so neither lookup fails.
+        let Some(niov) = binding
+            .niov_at_slot(slot)
+            .and_then(|v| NonNull::new(v.as_raw()))
+        else {
             warn_on_once!(true);
             return false;
         };
-        let Some(niov) = NonNull::new(niov.as_raw()) else {
+        if !self.refs.put(slot) {
             return false;
-        };
+        }
         // SAFETY: the count just taken back stood for a page_pool reference
         // its giver took (`UserRefs`'s invariant), now ours; a referenced
         // frag is lent to a pool, and the binding, borrowed here, keeps its
@@ -155,13 +164,16 @@ impl Refill {
     /// putting each `net_iov` whose last reference goes into that cache if
     /// it is `pool`'s, and back to its own pool otherwise.
     ///
-    /// Reached only through [`Binding::drain_refill`], which passes the
-    /// binding the ring is of: the counts index that binding's `net_iov`s.
+    /// Reached through [`Binding::drain_refill`], which passes the binding
+    /// the ring is of; any other binding is refused (`is_of`).
     pub(super) fn drain_into<T: MemoryProvider>(
         &self,
         binding: &Binding,
         pool: &PagePoolRefill<'_, T>,
     ) -> usize {
+        if warn_on_once!(!self.is_of(binding)) {
+            return 0;
+        }
         let max = pool.cache_room();
         self.ring.lock().drain(max, |entry| {
             self.give_back(binding, entry, &mut |last| {
@@ -180,6 +192,9 @@ impl Refill {
     /// the flush going. Reached
     /// only through [`Binding::flush_refill`], as `drain_into`.
     pub(super) fn flush(&self, binding: &Binding) -> usize {
+        if warn_on_once!(!self.is_of(binding)) {
+            return 0;
+        }
         let mut accepted = 0;
         let mut consumed = 0;
         while consumed < u64::from(self.entries) {
@@ -204,6 +219,9 @@ impl Refill {
     /// TCP gives the binding's frags tokens. Returns the references closed.
     /// Reached only through the binding's own teardown, as `drain_into`.
     pub(super) fn scrub(&self, binding: &Binding) -> u64 {
+        if warn_on_once!(!self.is_of(binding)) {
+            return 0;
+        }
         self.refs.scrub(|slot, n| {
             let Some(niov) = binding
                 .niov_at_slot(slot)
