@@ -535,6 +535,12 @@ def rx_c_stream(kib, port, mib, ring):
     st = dmabuf_get(rx.nl, rx.id)
     if st["tokens"] or st.get("user-refs"):
         raise RuntimeError(f"left outstanding: {st}")
+    # The kernel took back exactly the entries the receiver wrote, one per
+    # frag, and refused none.
+    if ring and (st["refill-ring"]["consumed"] != r["frags"] or
+                 st["refill-ring"]["rejected"]):
+        raise RuntimeError(f"ring entries: {st['refill-ring']} for "
+                           f"{r['frags']:.0f} frags")
     cleanup_all()
     return r
 
